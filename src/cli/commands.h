@@ -1,0 +1,11 @@
+// Each subcommand of `llama-cxx` lives in its own cmd_<name>.cpp and registers itself
+// here. A handler returns the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace lcx::cli {
+
+void add_info_command(CLI::App& app);
+
+}  // namespace lcx::cli

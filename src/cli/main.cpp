@@ -1,0 +1,26 @@
+// llama-cxx: one binary, many subcommands.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/log.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"llama-cxx " LCX_VERSION " - LLM inference on GGUF models"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", LCX_VERSION);
+    lcx::cli::add_info_command(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const lcx::Error& e) {
+        lcx::log::error("%s", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        lcx::log::error("%s", e.what());
+        return 1;
+    }
+    return 0;
+}

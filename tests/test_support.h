@@ -1,0 +1,27 @@
+// Helpers shared by every test binary: where the oracle data lives, and skipping (with
+// the reason printed) when a file exists only in ../shared.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lcx::test {
+
+// tests/data/<rel> if it exists there, else ../shared/data/<rel> if that exists.
+std::optional<std::filesystem::path> find_data(const std::string& rel);
+std::vector<uint8_t> read_file(const std::filesystem::path& path);
+// Path to the built llama-cxx binary.
+std::string binary_path();
+
+}  // namespace lcx::test
+
+// Resolves `rel` into `var` or skips the current test, printing why.
+#define LCX_REQUIRE_DATA(var, rel)                                                       \
+    auto var##_opt = ::lcx::test::find_data(rel);                                        \
+    if (!var##_opt) GTEST_SKIP() << "test data " << (rel)                                \
+                                 << " not found in tests/data or ../shared/data";        \
+    const std::filesystem::path var = *var##_opt
