@@ -37,8 +37,8 @@ struct Array {
 };
 
 struct Value {
-    using Storage = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float,
-                                 bool, std::string, Array, uint64_t, int64_t, double>;
+    using Storage = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool,
+                                 std::string, Array, uint64_t, int64_t, double>;
     Storage v;
 
     ValueType type() const { return ValueType(v.index()); }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,17 +20,32 @@ class GgufWriter {
     void add(std::string key, Value value);  // replaces an existing key in place
     void add_tensor(std::string name, DType type, std::vector<int64_t> shape,
                     std::span<const uint8_t> data);  // data is copied
+    // Like add_tensor, but keeps only a view: the caller keeps `data` alive until the
+    // last to_bytes()/write(). For large models (e.g. re-writing a mapped GgufFile)
+    // this avoids holding a second copy of every weight in memory.
+    void add_tensor_view(std::string name, DType type, std::vector<int64_t> shape,
+                         std::span<const uint8_t> data);
     // Serialises everything to bytes / to a file (written to a temporary, then renamed).
+    // write() streams tensor data to the file without building the whole file in memory.
     std::vector<uint8_t> to_bytes() const;
     void write(const std::filesystem::path& path) const;
+
+    const std::vector<KeyValue>& metadata() const { return metadata_; }
 
   private:
     struct PendingTensor {
         std::string name;
         DType type;
         std::vector<int64_t> shape;
-        std::vector<uint8_t> data;
+        // Shared so that copies of the writer keep `data` valid; null for views.
+        std::shared_ptr<const std::vector<uint8_t>> owned;
+        std::span<const uint8_t> data;  // into `owned` or the caller's bytes
     };
+    void check_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
+                      size_t n_bytes) const;
+    uint64_t alignment() const;
+    template <class Sink>
+    void serialize(Sink& sink) const;
     std::vector<KeyValue> metadata_;
     std::vector<PendingTensor> tensors_;
 };
