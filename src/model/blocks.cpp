@@ -1,0 +1,72 @@
+#include "model/blocks.h"
+
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+namespace lcx {
+
+Tensor first_rows(const Tensor& t, int64_t n) { return t.rows(0, n); }
+
+void rms_norm_mul(Backend& be, const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
+    be.rms_norm(x, eps, out);
+    be.mul(out, weight, out);
+}
+
+RopeParams rope_params(const HParams& hp) {
+    RopeParams p;
+    p.n_rot = hp.n_rot;
+    p.mode = hp.rope_mode;
+    p.freq_base = hp.rope_freq_base;
+    p.freq_scale = hp.rope_freq_scale;
+    return p;
+}
+
+void attention_over_cache(Backend& be, const HParams& hp, const ForwardBatch& batch, Tensor& q,
+                          Tensor& k, Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                          const AttentionParams& base, Tensor& out) {
+    const int64_t n = int64_t(batch.tokens.size());
+    Tensor q3 = q.reshape({hp.head_dim, hp.n_head, n});
+    Tensor k3 = k.reshape({hp.head_dim, hp.n_head_kv, n});
+    const RopeParams rp = rope_params(hp);
+    be.rope(q3, batch.positions, rp, q3);
+    be.rope(k3, batch.positions, rp, k3);
+
+    for (const AttentionGroup& g : batch.groups) {
+        // This group's new keys/values go to its cells before it attends, so each token
+        // also sees itself and the earlier tokens of the same batch.
+        Tensor kg =
+            k.rows(g.first_token, g.n_tokens).reshape({hp.head_dim, hp.n_head_kv * g.n_tokens});
+        Tensor vg =
+            v.rows(g.first_token, g.n_tokens).reshape({hp.head_dim_v, hp.n_head_kv * g.n_tokens});
+        be.store_rows(kg, k_cache, g.first_cell * hp.n_head_kv);
+        be.store_rows(vg, v_cache, g.first_cell * hp.n_head_kv);
+    }
+    for (const AttentionGroup& g : batch.groups) {
+        Tensor qg = q.rows(g.first_token, g.n_tokens).reshape({hp.head_dim, hp.n_head, g.n_tokens});
+        Tensor og = out.rows(g.first_token, g.n_tokens);
+        AttentionParams ap = base;
+        ap.n_kv = batch.n_kv;
+        be.attention(qg, k_cache, v_cache,
+                     batch.positions.subspan(size_t(g.first_token), size_t(g.n_tokens)), ap, og,
+                     g.kv_positions.first(size_t(batch.n_kv)));
+    }
+}
+
+void ffn_swiglu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& gate, Tensor& up,
+                Tensor& out) {
+    const MatmulTask tasks[] = {{&l.ffn_gate, &gate}, {&l.ffn_up, &up}};
+    be.matmul_many(x, tasks);
+    be.swiglu(gate, up, gate);
+    be.matmul(l.ffn_down, gate, out);
+}
+
+int64_t gather_output_rows(const ForwardBatch& batch, const Tensor& hidden, Workspace& ws) {
+    const int64_t n_out = int64_t(batch.outputs.size());
+    const size_t row = hidden.row_size();
+    for (int64_t i = 0; i < n_out; ++i)
+        std::memcpy(ws.out_rows.row(i), hidden.row(batch.outputs[size_t(i)]), row);
+    return n_out;
+}
+
+}  // namespace lcx

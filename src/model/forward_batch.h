@@ -1,0 +1,57 @@
+// What one forward pass needs besides the weights: the batch of tokens, where their
+// keys/values go in the KV cache and which cells each token may attend, plus the scratch
+// tensors the pass writes into (allocated once per context, see Workspace).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace lcx {
+
+// A run of consecutive batch tokens of one sequence. Their K/V are stored in consecutive
+// cache cells starting at first_cell, and they attend the cells whose entry in
+// kv_positions is >= 0 (that sequence's cells; -1 marks other sequences' and empty ones).
+struct AttentionGroup {
+    int64_t first_token = 0;
+    int64_t n_tokens = 0;
+    int64_t first_cell = 0;
+    std::span<const int32_t> kv_positions;  // one per cell in [0, n_kv)
+};
+
+struct ForwardBatch {
+    std::span<const int32_t> tokens;
+    std::span<const int32_t> positions;  // one per token
+    std::vector<AttentionGroup> groups;  // cover the tokens in order
+    int64_t n_kv = 0;                    // cells [0, n_kv) are attended
+    // Batch indices whose logits are wanted, in increasing order; row i of the logits
+    // output belongs to outputs[i].
+    std::span<const int32_t> outputs;
+};
+
+// The KV cache as the forward pass sees it: per layer one K and one V tensor of shape
+// [head_dim, n_head_kv, n_ctx] (F32, F16 or Q8_0), a cell's K/V one contiguous block.
+struct KvTensors {
+    std::vector<Tensor> k;
+    std::vector<Tensor> v;
+};
+
+// Scratch activations for up to n_batch tokens; a pass over fewer tokens uses leading
+// rows (Tensor::rows). Allocated by the model (Model::make_workspace) so each
+// architecture can size what it needs.
+struct Workspace {
+    int64_t n_batch = 0;
+    Tensor x;         // residual stream [n_embd, n_batch]
+    Tensor cur;       // normed input of a block [n_embd, n_batch]
+    Tensor q, k, v;   // projections [n_embd_q | n_embd_k | n_embd_v, n_batch]
+    Tensor attn;      // attention output [n_embd_q, n_batch]
+    Tensor proj;      // block output before the residual [n_embd, n_batch]
+    Tensor gate, up;  // FFN hidden [n_ff, n_batch]
+    Tensor out_rows;  // hidden rows that produce logits [n_embd, n_batch]
+    Tensor logits;    // [n_vocab, n_batch]
+    std::vector<int32_t> index_scratch;
+};
+
+}  // namespace lcx

@@ -1,0 +1,42 @@
+// A loaded model: its GGUF file (kept mapped), hyper-parameters, architecture and the
+// weights bound as views into the mapping. Immutable once loaded and cheap to share
+// between contexts; all mutable state (KV cache, scratch) lives in the runtime.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "backend/backend.h"
+#include "gguf/gguf_file.h"
+#include "model/architecture.h"
+#include "model/forward_batch.h"
+#include "model/hparams.h"
+#include "model/weights.h"
+
+namespace lcx {
+
+class Model {
+  public:
+    static std::shared_ptr<const Model> load(const std::filesystem::path& path);
+    static std::shared_ptr<const Model> from_gguf(gguf::GgufFile file);
+
+    const gguf::GgufFile& file() const { return file_; }
+    const HParams& hparams() const { return hp_; }
+    const ModelWeights& weights() const { return weights_; }
+    const Architecture& architecture() const { return *arch_; }
+
+    // Scratch for passes of up to n_batch tokens.
+    Workspace make_workspace(Backend& backend, int64_t n_batch) const;
+    // One forward pass (see Architecture::forward).
+    void forward(Backend& backend, const ForwardBatch& batch, KvTensors& kv, Workspace& ws) const;
+
+  private:
+    explicit Model(gguf::GgufFile file);
+
+    gguf::GgufFile file_;
+    HParams hp_;
+    const Architecture* arch_ = nullptr;
+    ModelWeights weights_;
+};
+
+}  // namespace lcx

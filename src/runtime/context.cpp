@@ -1,0 +1,109 @@
+#include "runtime/context.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace lcx {
+
+Context::Context(std::shared_ptr<const Model> model, Backend& backend, const ContextParams& params)
+    : model_(std::move(model)),
+      backend_(backend),
+      n_batch_(params.n_batch > 0 ? params.n_batch : 512),
+      kv_(backend, model_->hparams(),
+          params.n_ctx > 0 ? params.n_ctx : model_->hparams().n_ctx_train, params.type_k,
+          params.type_v) {
+    n_batch_ = std::min(n_batch_, kv_.n_ctx());
+    ws_ = model_->make_workspace(backend_, n_batch_);
+}
+
+void Context::decode(const Batch& batch) {
+    check(!batch.empty(), "decode: empty batch");
+    check(int64_t(batch.size()) <= kv_.n_free(),
+          "the context is full: " + std::to_string(batch.size()) + " tokens to evaluate but " +
+              std::to_string(kv_.n_free()) + " of " + std::to_string(kv_.n_ctx()) +
+              " cells free (raise -c; context shifting is not implemented)");
+    const int64_t n_vocab = this->n_vocab();
+    for (size_t i = 0; i < batch.size(); ++i) {
+        const BatchEntry& e = batch[i];
+        check(e.token >= 0 && e.token < n_vocab, "token id " + std::to_string(e.token) +
+                                                     " is outside the vocabulary (" +
+                                                     std::to_string(n_vocab) + " tokens)");
+        check(e.seq >= 0, "negative sequence id " + std::to_string(e.seq));
+        check(e.pos >= 0, "negative position " + std::to_string(e.pos));
+    }
+    size_t n_outputs = 0;
+    output_row_.assign(batch.size(), -1);
+    for (size_t i = 0; i < batch.size(); ++i)
+        if (batch[i].want_logits) output_row_[i] = int32_t(n_outputs++);
+    logits_.resize(n_outputs * size_t(n_vocab));
+    last_batch_size_ = batch.size();
+
+    for (size_t first = 0; first < batch.size(); first += size_t(n_batch_))
+        decode_chunk(batch, first, std::min(size_t(n_batch_), batch.size() - first));
+}
+
+void Context::decode_chunk(const Batch& batch, size_t first, size_t count) {
+    const int64_t slot = kv_.find_slot(int64_t(count));
+    tokens_.clear();
+    positions_.clear();
+    outputs_.clear();
+    for (size_t i = 0; i < count; ++i) {
+        const BatchEntry& e = batch[first + i];
+        tokens_.push_back(e.token);
+        positions_.push_back(e.pos);
+        if (e.want_logits) outputs_.push_back(int32_t(i));
+        kv_.assign(slot + int64_t(i), e.seq, e.pos);
+    }
+
+    // Runs of one sequence form attention groups; each sees only its sequence's cells.
+    ForwardBatch fb;
+    fb.tokens = tokens_;
+    fb.positions = positions_;
+    fb.outputs = outputs_;
+    fb.n_kv = kv_.n_kv();
+    group_seq_.clear();
+    for (size_t i = 0; i < count;) {
+        size_t j = i;
+        while (j < count && batch[first + j].seq == batch[first + i].seq) ++j;
+        AttentionGroup g;
+        g.first_token = int64_t(i);
+        g.n_tokens = int64_t(j - i);
+        g.first_cell = slot + int64_t(i);
+        fb.groups.push_back(g);
+        group_seq_.push_back(batch[first + i].seq);
+        i = j;
+    }
+    if (kv_positions_.size() < fb.groups.size()) kv_positions_.resize(fb.groups.size());
+    for (size_t g = 0; g < fb.groups.size(); ++g) {
+        kv_.positions_of(group_seq_[g], kv_positions_[g]);
+        fb.groups[g].kv_positions = kv_positions_[g];
+    }
+
+    try {
+        KvTensors& kvt = kv_.tensors();
+        model_->forward(backend_, fb, kvt, ws_);
+    } catch (...) {
+        for (size_t i = 0; i < count; ++i)
+            kv_.remove(batch[first + i].seq, batch[first + i].pos, batch[first + i].pos + 1);
+        throw;
+    }
+
+    const size_t n_vocab = size_t(this->n_vocab());
+    for (size_t o = 0; o < outputs_.size(); ++o) {
+        const int32_t row = output_row_[first + size_t(outputs_[o])];
+        std::memcpy(&logits_[size_t(row) * n_vocab], ws_.logits.row(int64_t(o)),
+                    n_vocab * sizeof(float));
+    }
+}
+
+std::span<const float> Context::logits(int32_t i) const {
+    const int64_t idx = i < 0 ? int64_t(last_batch_size_) + i : i;
+    check(idx >= 0 && idx < int64_t(last_batch_size_) && output_row_[size_t(idx)] >= 0,
+          "no logits for batch entry " + std::to_string(i));
+    const size_t n_vocab = size_t(this->n_vocab());
+    return {&logits_[size_t(output_row_[size_t(idx)]) * n_vocab], n_vocab};
+}
+
+}  // namespace lcx
