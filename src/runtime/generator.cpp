@@ -1,0 +1,107 @@
+#include "runtime/generator.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "common/error.h"
+#include "runtime/text_stream.h"
+
+namespace lcx {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+const char* stop_reason_name(StopReason r) {
+    switch (r) {
+        case StopReason::EndOfGeneration:
+            return "end of generation";
+        case StopReason::Length:
+            return "token limit";
+        case StopReason::StopString:
+            return "stop string";
+        case StopReason::Interrupted:
+            return "interrupted";
+        case StopReason::ContextFull:
+            return "context full";
+    }
+    return "?";
+}
+
+GenerateResult generate(Context& ctx, const Vocab& vocab, Sampler& sampler,
+                        std::span<const int32_t> prompt, const GenerateOptions& opt,
+                        const std::function<void(std::string_view)>& on_text) {
+    GenerateResult r;
+    r.n_prompt = int64_t(prompt.size());
+    check(!prompt.empty(), "generate: the prompt has no tokens");
+    int32_t pos = ctx.next_pos(opt.seq);
+
+    auto t0 = std::chrono::steady_clock::now();
+    Batch batch;
+    batch.add_sequence(prompt, pos, opt.seq);
+    ctx.decode(batch);  // throws when the prompt does not fit
+    pos += int32_t(prompt.size());
+    r.evaluated.assign(prompt.begin(), prompt.end());
+    for (int32_t t : prompt) sampler.accept(t);
+    r.prompt_seconds = seconds_since(t0);
+
+    t0 = std::chrono::steady_clock::now();
+    TextStream stream(opt.stop);
+    auto emit = [&](const std::string& s) {
+        if (!s.empty() && on_text) on_text(s);
+    };
+    for (;;) {
+        if (opt.interrupt && opt.interrupt->load()) {
+            r.reason = StopReason::Interrupted;
+            break;
+        }
+        if (opt.n_predict >= 0 && int64_t(r.tokens.size()) >= opt.n_predict) {
+            r.reason = StopReason::Length;
+            break;
+        }
+        const int32_t token = sampler.sample(ctx.logits(-1));
+        if (vocab.is_eog(token)) {
+            r.reason = StopReason::EndOfGeneration;
+            break;
+        }
+        sampler.accept(token);
+        r.tokens.push_back(token);
+        emit(stream.push(vocab.token_to_piece(token, /*special=*/false)));
+        if (stream.stopped()) {
+            r.reason = StopReason::StopString;
+            break;
+        }
+        const bool last = opt.n_predict >= 0 && int64_t(r.tokens.size()) >= opt.n_predict;
+        if (last) continue;  // the loop head reports the limit; no need to evaluate it
+        if (ctx.kv_cache().n_free() == 0) {
+            r.reason = StopReason::ContextFull;
+            break;
+        }
+        batch.clear();
+        batch.add(token, pos++, opt.seq, true);
+        ctx.decode(batch);
+        r.evaluated.push_back(token);
+    }
+    emit(stream.flush());
+    r.text = stream.text();
+    r.gen_seconds = seconds_since(t0);
+    return r;
+}
+
+std::string speed_summary(const GenerateResult& r) {
+    auto rate = [](double n, double s) { return s > 0 ? n / s : 0.0; };
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "prompt: %lld tokens in %.3f s (%.1f t/s) | generation: %zu tokens in %.3f s "
+                  "(%.1f t/s)",
+                  static_cast<long long>(r.n_prompt), r.prompt_seconds,
+                  rate(double(r.n_prompt), r.prompt_seconds), r.tokens.size(), r.gen_seconds,
+                  rate(double(r.tokens.size()), r.gen_seconds));
+    return buf;
+}
+
+}  // namespace lcx
