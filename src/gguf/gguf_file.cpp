@@ -447,17 +447,27 @@ GgufFile GgufFile::from_memory(std::span<const uint8_t> bytes, bool copy,
     return f;
 }
 
-const std::string& GgufFile::path() const { return state_->path; }
-uint32_t GgufFile::version() const { return state_->version; }
-uint64_t GgufFile::alignment() const { return state_->alignment; }
-uint64_t GgufFile::file_size() const { return state_->bytes->size; }
-uint64_t GgufFile::data_offset() const { return state_->data_offset; }
-const std::vector<KeyValue>& GgufFile::metadata() const { return state_->metadata; }
-const std::vector<TensorInfo>& GgufFile::tensors() const { return state_->tensors; }
+const GgufFile::State& GgufFile::st() const {
+    // What a default-constructed GgufFile reports: an empty file, version 0.
+    static const State kEmpty = [] {
+        State s;
+        s.bytes = std::make_shared<const Bytes>();
+        return s;
+    }();
+    return state_ ? *state_ : kEmpty;
+}
+
+const std::string& GgufFile::path() const { return st().path; }
+uint32_t GgufFile::version() const { return st().version; }
+uint64_t GgufFile::alignment() const { return st().alignment; }
+uint64_t GgufFile::file_size() const { return st().bytes->size; }
+uint64_t GgufFile::data_offset() const { return st().data_offset; }
+const std::vector<KeyValue>& GgufFile::metadata() const { return st().metadata; }
+const std::vector<TensorInfo>& GgufFile::tensors() const { return st().tensors; }
 
 const Value* GgufFile::find(std::string_view key) const {
-    auto it = state_->key_index.find(std::string(key));
-    return it == state_->key_index.end() ? nullptr : &state_->metadata[it->second].value;
+    auto it = st().key_index.find(std::string(key));
+    return it == st().key_index.end() ? nullptr : &st().metadata[it->second].value;
 }
 
 namespace {
@@ -518,13 +528,13 @@ const Array* GgufFile::get_array(std::string_view key) const {
 }
 
 const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
-    auto it = state_->tensor_index.find(std::string(name));
-    return it == state_->tensor_index.end() ? nullptr : &state_->tensors[it->second];
+    auto it = st().tensor_index.find(std::string(name));
+    return it == st().tensor_index.end() ? nullptr : &st().tensors[it->second];
 }
 
 std::span<const uint8_t> GgufFile::tensor_bytes(const TensorInfo& info) const {
     // Offsets were checked against the file size when parsing.
-    return {state_->bytes->data + state_->data_offset + info.offset, size_t(info.n_bytes)};
+    return {st().bytes->data + st().data_offset + info.offset, size_t(info.n_bytes)};
 }
 
 Tensor GgufFile::tensor(std::string_view name) const {

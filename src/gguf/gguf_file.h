@@ -70,6 +70,8 @@ class GgufFile {
 
   private:
     struct State;
+    // A default-constructed GgufFile behaves as an empty file (version 0, no keys).
+    const State& st() const;
     std::shared_ptr<const State> state_;
 };
 
