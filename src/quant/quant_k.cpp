@@ -9,8 +9,11 @@
 #include "quant/quant.h"
 
 // Fusing a*b+c into one rounding would change results; keep every product rounded.
+// GCC contracts by default in C++ whenever the target has FMA (e.g. -march=native).
 #if defined(__clang__)
 #pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 namespace lcx {

@@ -11,8 +11,11 @@
 #include "quant/quant_internal.h"
 
 // Fusing a*b+c into one rounding would change results; keep every product rounded.
+// GCC contracts by default in C++ whenever the target has FMA (e.g. -march=native).
 #if defined(__clang__)
 #pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 namespace lcx {
