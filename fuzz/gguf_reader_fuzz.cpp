@@ -39,6 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         volatile uint64_t sink = touch(f);
         (void)sink;
 
+        // Legal alignments go up to 1 GiB, but re-writing with one means writing that
+        // much padding: correct, just too slow for fuzzing.
+        if (f.alignment() > 65536) return 0;
         lcx::gguf::GgufWriter w;
         for (const auto& kv : f.metadata()) w.add(kv.key, kv.value);
         for (const auto& ti : f.tensors())
