@@ -294,6 +294,8 @@ Vocab Vocab::from_gguf(const gguf::GgufFile& f) {
         if (!val) continue;
         const auto id = val->as_int();
         if (!id || *id < 0 || size_t(*id) >= n) {
+            // -1 (often stored as u32 0xFFFFFFFF) is the converters' "not set".
+            if (id && (*id == -1 || *id == 0xFFFFFFFF)) continue;
             log::warn("vocab: %s: ignoring bad special token id %s", f.path().c_str(), k.key);
             continue;
         }

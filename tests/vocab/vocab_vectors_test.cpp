@@ -47,7 +47,10 @@ std::vector<Case> load_cases(const std::filesystem::path& inp, const std::filesy
 
 std::string show(const std::vector<int32_t>& ids) {
     std::string s;
-    for (const int32_t id : ids) s += " " + std::to_string(id);
+    for (const int32_t id : ids) {
+        s += ' ';
+        s += std::to_string(id);
+    }
     return s;
 }
 
