@@ -7,5 +7,9 @@
 namespace lcx::cli {
 
 void add_info_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
+void add_logits_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
 
 }  // namespace lcx::cli

@@ -1,0 +1,226 @@
+// End-to-end checks against llama.cpp's outputs (../shared/data/golden, tests/data/golden):
+// top-8 logits at every prompt position, greedy continuations (through the logits
+// report and through the sampling loop), GGUF v1 equivalence and perplexity.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "backend/backend.h"
+#include "model/model.h"
+#include "runtime/context.h"
+#include "runtime/generator.h"
+#include "runtime/perplexity.h"
+#include "runtime/prompt_logits.h"
+#include "test_support.h"
+#include "vocab/vocab.h"
+
+namespace lcx {
+namespace {
+
+using nlohmann::json;
+
+Backend& backend() {
+    static std::unique_ptr<Backend> be = make_cpu_backend(2);
+    return *be;
+}
+
+json read_json(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return json::parse(in);
+}
+
+struct GoldenCase {
+    std::string golden;  // under golden/
+    std::string model;   // under models/
+    float tol;
+};
+
+std::string case_name(const testing::TestParamInfo<GoldenCase>& info) {
+    std::string n = info.param.golden;
+    n = n.substr(0, n.size() - 5);  // .json
+    for (char& c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return n;
+}
+
+class GoldenLogits : public testing::TestWithParam<GoldenCase> {};
+
+// At every prompt position: golden's top-8 and ours share at least 6 ids, each shared
+// id's logit is within tolerance, and the best token agrees wherever golden's top-2 gap
+// exceeds the tolerance. Then the greedy continuation matches up to the first step
+// where golden's margin is below twice the tolerance.
+TEST_P(GoldenLogits, MatchesLlamaCpp) {
+    const GoldenCase& gc = GetParam();
+    LCX_REQUIRE_DATA(golden_path, "golden/" + gc.golden);
+    LCX_REQUIRE_DATA(model_path, "models/" + gc.model);
+    const json g = read_json(golden_path);
+    const auto prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
+    const auto greedy = g["greedy"].get<std::vector<int32_t>>();
+    const auto margins = g["greedy_margins"].get<std::vector<float>>();
+
+    auto model = Model::load(model_path);
+    ContextParams cp;
+    cp.n_ctx = int64_t(prompt.size() + greedy.size() + 8);
+    Context ctx(model, backend(), cp);
+    const PromptLogits ours = compute_prompt_logits(ctx, prompt, 8, int(greedy.size()));
+
+    ASSERT_EQ(ours.top.size(), prompt.size());
+    for (size_t pos = 0; pos < prompt.size(); ++pos) {
+        const auto& gold = g["top_logits"][pos];
+        std::map<int32_t, float> mine(ours.top[pos].begin(), ours.top[pos].end());
+        int shared = 0;
+        for (const auto& e : gold) {
+            const int32_t id = e[0].get<int32_t>();
+            const float logit = e[1].get<float>();
+            auto it = mine.find(id);
+            if (it == mine.end()) continue;
+            ++shared;
+            EXPECT_NEAR(it->second, logit, gc.tol) << "position " << pos << ", token " << id;
+        }
+        EXPECT_GE(shared, 6) << "position " << pos;
+        const float gap = gold[0][1].get<float>() - gold[1][1].get<float>();
+        if (gap > gc.tol) {
+            EXPECT_EQ(ours.top[pos][0].first, gold[0][0].get<int32_t>()) << "position " << pos;
+        }
+    }
+
+    size_t compared = 0;
+    for (size_t i = 0; i < greedy.size() && i < ours.greedy.size(); ++i) {
+        if (margins[i] < 2 * gc.tol) break;
+        ASSERT_EQ(ours.greedy[i], greedy[i]) << "greedy step " << i;
+        ++compared;
+    }
+    RecordProperty("greedy_steps_compared", int(compared));
+}
+
+const GoldenCase kCases[] = {
+    {"stories260K.p1.json", "stories260K.gguf", 0.03f},
+    {"stories260K.p2.json", "stories260K.gguf", 0.03f},
+    {"stories260K.p3.json", "stories260K.gguf", 0.03f},
+    {"stories260K-Q4_K_M.p1.json", "stories260K-Q4_K_M.gguf", 0.35f},
+    {"stories260K-Q4_K_M.p2.json", "stories260K-Q4_K_M.gguf", 0.35f},
+    {"stories260K-Q4_K_M.p3.json", "stories260K-Q4_K_M.gguf", 0.35f},
+    {"stories260K-Q6_K.p1.json", "stories260K-Q6_K.gguf", 0.35f},
+    {"stories260K-Q6_K.p2.json", "stories260K-Q6_K.gguf", 0.35f},
+    {"stories260K-Q6_K.p3.json", "stories260K-Q6_K.gguf", 0.35f},
+    {"llama-2-tiny-random.json", "llama-2-tiny-random.gguf", 0.001f},
+    {"zoo-F32.json", "zoo/zoo-F32.gguf", 0.005f},
+    {"zoo-F16.json", "zoo/zoo-F16.gguf", 0.005f},
+    {"zoo-BF16.json", "zoo/zoo-BF16.gguf", 0.015f},
+    {"zoo-Q4_0.json", "zoo/zoo-Q4_0.gguf", 0.12f},
+    {"zoo-Q4_1.json", "zoo/zoo-Q4_1.gguf", 0.12f},
+    {"zoo-Q5_0.json", "zoo/zoo-Q5_0.gguf", 0.12f},
+    {"zoo-Q5_1.json", "zoo/zoo-Q5_1.gguf", 0.12f},
+    {"zoo-Q8_0.json", "zoo/zoo-Q8_0.gguf", 0.12f},
+    {"zoo-Q2_K.json", "zoo/zoo-Q2_K.gguf", 0.12f},
+    {"zoo-Q3_K_S.json", "zoo/zoo-Q3_K_S.gguf", 0.12f},
+    {"zoo-Q4_K_S.json", "zoo/zoo-Q4_K_S.gguf", 0.12f},
+    {"zoo-Q5_K_S.json", "zoo/zoo-Q5_K_S.gguf", 0.12f},
+    {"zoo-Q6_K.json", "zoo/zoo-Q6_K.gguf", 0.12f},
+    {"zoo-IQ4_NL.json", "zoo/zoo-IQ4_NL.gguf", 0.12f},
+    {"zoo-IQ4_XS.json", "zoo/zoo-IQ4_XS.gguf", 0.12f},
+    {"stories260K.long.json", "stories260K.gguf", 0.15f},
+    {"zoo-Q4_K_S.long.json", "zoo/zoo-Q4_K_S.gguf", 0.15f},
+};
+
+INSTANTIATE_TEST_SUITE_P(Golden, GoldenLogits, testing::ValuesIn(kCases), case_name);
+
+// The sampling loop with temperature 0 gives the same continuation as llama.cpp's argmax.
+TEST(GoldenGenerate, GreedySamplingFollowsGolden) {
+    for (const auto& [golden_rel, model_rel, tol] :
+         {std::tuple{"golden/stories260K.p1.json", "models/stories260K.gguf", 0.03f},
+          std::tuple{"golden/stories260K.p2.json", "models/stories260K.gguf", 0.03f}}) {
+        auto golden_path = test::find_data(golden_rel);
+        auto model_path = test::find_data(model_rel);
+        if (!golden_path || !model_path)
+            GTEST_SKIP() << golden_rel << " or " << model_rel << " not found";
+        const json g = read_json(*golden_path);
+        const auto prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
+        const auto greedy = g["greedy"].get<std::vector<int32_t>>();
+        const auto margins = g["greedy_margins"].get<std::vector<float>>();
+        auto model = Model::load(*model_path);
+        const Vocab vocab = Vocab::from_gguf(model->file());
+        ContextParams cp;
+        cp.n_ctx = 256;
+        Context ctx(model, backend(), cp);
+        SamplerParams sp;
+        sp.temperature = 0.0f;
+        Sampler sampler(sp);
+        GenerateOptions opt;
+        opt.n_predict = int32_t(greedy.size());
+        const GenerateResult r = generate(ctx, vocab, sampler, prompt, opt, nullptr);
+        size_t n = 0;
+        while (n < greedy.size() && margins[n] >= 2 * tol) ++n;
+        ASSERT_GE(r.tokens.size(), std::min(n, r.tokens.size()));
+        for (size_t i = 0; i < n && i < r.tokens.size(); ++i)
+            ASSERT_EQ(r.tokens[i], greedy[i]) << golden_rel << " step " << i;
+        EXPECT_GT(n, 0u);
+    }
+}
+
+// GGUF v1 file of the same weights: the same greedy text as the v3 file.
+TEST(GoldenGenerate, GgufV1FileGeneratesTheSameText) {
+    LCX_REQUIRE_DATA(v1, "models/tinyllamas-stories-260k-f32.gguf");
+    LCX_REQUIRE_DATA(v3, "models/stories260K.gguf");
+    LCX_REQUIRE_DATA(golden_path, "golden/stories260K.p1.json");
+    const auto prompt = read_json(golden_path)["prompt_tokens"].get<std::vector<int32_t>>();
+    std::vector<std::string> texts;
+    for (const auto& path : {v1, v3}) {
+        auto model = Model::load(path);
+        const Vocab vocab = Vocab::from_gguf(model->file());
+        ContextParams cp;
+        cp.n_ctx = 128;
+        Context ctx(model, backend(), cp);
+        SamplerParams sp;
+        sp.temperature = 0.0f;
+        Sampler sampler(sp);
+        GenerateOptions opt;
+        opt.n_predict = 64;
+        texts.push_back(generate(ctx, vocab, sampler, prompt, opt, nullptr).text);
+    }
+    EXPECT_FALSE(texts[0].empty());
+    EXPECT_EQ(texts[0], texts[1]);
+}
+
+// llama-perplexity's numbers (golden/perplexity.json): within 0.1% for F32 files and
+// 0.3% for quantized ones.
+TEST(GoldenPerplexity, MatchesLlamaPerplexity) {
+    LCX_REQUIRE_DATA(golden_path, "golden/perplexity.json");
+    LCX_REQUIRE_DATA(text_path, "text/stories260K-samples.txt");
+    const json g = read_json(golden_path);
+    const int64_t n_ctx = g["n_ctx"].get<int64_t>();
+    std::ifstream in(text_path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string text = ss.str();
+    int checked = 0;
+    for (const auto& res : g["results"]) {
+        std::string rel = res["model"].get<std::string>();
+        rel = rel.substr(rel.find("models/"));
+        auto model_path = test::find_data(rel);
+        if (!model_path) continue;
+        auto model = Model::load(*model_path);
+        const Vocab vocab = Vocab::from_gguf(model->file());
+        const auto tokens = vocab.tokenize(text, /*add_special=*/true, false);
+        ContextParams cp;
+        cp.n_ctx = n_ctx;
+        Context ctx(model, backend(), cp);
+        const PerplexityResult r = compute_perplexity(ctx, tokens, n_ctx, vocab.bos());
+        const bool f32 = rel.find("stories260K.gguf") != std::string::npos;
+        const double rel_tol = f32 ? 0.001 : 0.003;
+        EXPECT_EQ(r.n_chunks, res["chunks"].get<int64_t>()) << rel;
+        EXPECT_NEAR(r.ppl, res["ppl"].get<double>(), rel_tol * res["ppl"].get<double>()) << rel;
+        EXPECT_NEAR(r.ppl_error, res["pm"].get<double>(), 0.01 * res["pm"].get<double>()) << rel;
+        ++checked;
+    }
+    if (checked == 0) GTEST_SKIP() << "none of perplexity.json's models found";
+}
+
+}  // namespace
+}  // namespace lcx
