@@ -7,6 +7,7 @@
 namespace lcx::cli {
 
 void add_info_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_logits_command(CLI::App& app);

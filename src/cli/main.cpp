@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", LCX_VERSION);
     lcx::cli::add_info_command(app);
+    lcx::cli::add_tokenize_command(app);
     lcx::cli::add_generate_command(app);
     lcx::cli::add_chat_command(app);
     lcx::cli::add_logits_command(app);
