@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     lcx::cli::add_chat_command(app);
     lcx::cli::add_logits_command(app);
     lcx::cli::add_perplexity_command(app);
+    lcx::cli::add_quantize_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
