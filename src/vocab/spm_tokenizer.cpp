@@ -99,4 +99,39 @@ void spm_tokenize(const Vocab::Impl& v, std::string_view text, std::vector<int32
     }
 }
 
+void spm_tokenize_words(const Vocab::Impl& v, std::string_view text, std::vector<int32_t>& out,
+                        std::unordered_map<std::string, std::vector<int32_t>>& cache) {
+    if (!v.spm_words_independent) {
+        spm_tokenize(v, text, out);
+        return;
+    }
+    // Cut before each U+2581 that follows another character: no token spans such a
+    // cut, so no merge crosses it and each word merges exactly as in the whole text.
+    constexpr std::string_view kSpace = "\xE2\x96\x81";
+    size_t start = 0;
+    auto flush = [&](size_t end) {
+        if (end == start) return;
+        const std::string word(text.substr(start, end - start));
+        auto it = cache.find(word);
+        if (it == cache.end()) {
+            std::vector<int32_t> ids;
+            spm_tokenize(v, word, ids);
+            it = cache.emplace(word, std::move(ids)).first;
+        }
+        out.insert(out.end(), it->second.begin(), it->second.end());
+        start = end;
+    };
+    // Walk the same lead-byte segmentation spm_tokenize uses, so a cut never falls
+    // inside one of its symbols (invalid UTF-8 included).
+    bool prev_is_space = false;
+    for (size_t pos = 0; pos < text.size();) {
+        const size_t len = std::min(unicode::utf8_len(text[pos]), text.size() - pos);
+        const bool is_space = text.substr(pos, len) == kSpace;
+        if (is_space && !prev_is_space && pos > 0) flush(pos);
+        prev_is_space = is_space;
+        pos += len;
+    }
+    flush(text.size());
+}
+
 }  // namespace lcx

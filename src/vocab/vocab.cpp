@@ -309,6 +309,20 @@ Vocab Vocab::from_gguf(const gguf::GgufFile& f) {
     check(!v.add_eos || v.eos != kNoToken,
           f.path() + ": tokenizer.ggml.add_eos_token is true but there is no EOS token");
 
+    if (v.type == VocabType::Spm) {
+        v.spm_words_independent = true;
+        for (const TokenData& t : v.tokens) {
+            // Skip the leading run of U+2581; any later one breaks the property.
+            size_t lead = 0;
+            while (t.text.compare(lead, kSpaceEscape.size(), kSpaceEscape) == 0)
+                lead += kSpaceEscape.size();
+            if (t.text.find(kSpaceEscape, lead) != std::string::npos) {
+                v.spm_words_independent = false;
+                break;
+            }
+        }
+    }
+
     // End-of-generation tokens recognised by their text (llama.cpp's workaround for
     // converters that do not record them), scanned in id order.
     auto make_control = [&](int32_t id) {
@@ -481,6 +495,7 @@ std::vector<int32_t> Vocab::tokenize(std::string_view text, bool add_special,
             if (add_special && v.add_bos) out.push_back(v.bos);
             bool prev_special = true;  // the first fragment gets the leading space too
             std::string buf;
+            std::unordered_map<std::string, std::vector<int32_t>> cache;
             for (const Fragment& fr : frags) {
                 if (fr.token != kNoToken) {
                     out.push_back(fr.token);
@@ -491,7 +506,7 @@ std::vector<int32_t> Vocab::tokenize(std::string_view text, bool add_special,
                 if (v.add_space_prefix && prev_special) buf.push_back(' ');
                 buf.append(text.substr(fr.offset, fr.length));
                 replace_all(buf, " ", kSpaceEscape);
-                spm_tokenize(v, buf, out);
+                spm_tokenize_words(v, buf, out, cache);
                 prev_special = false;
             }
             if (add_special && v.add_eos) out.push_back(v.eos);

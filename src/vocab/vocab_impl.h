@@ -48,6 +48,9 @@ struct Vocab::Impl {
     bool remove_extra_whitespaces = false;
     bool clean_spaces = false;
     bool ignore_merges = false;
+    // SPM: true when no token has U+2581 right after another character, so merges never
+    // cross the start of a "▁word" and words can be tokenized (and cached) one by one.
+    bool spm_words_independent = false;
 
     std::vector<int32_t> eog;             // sorted
     std::vector<int32_t> special_tokens;  // split out of text before tokenizing, longest first
@@ -73,6 +76,10 @@ struct Vocab::Impl {
 // The tokenizers proper, each on one fragment of plain text (special tokens already
 // split out). They append to `out`.
 void spm_tokenize(const Vocab::Impl& v, std::string_view text, std::vector<int32_t>& out);
+// The same, split into words first when that cannot change the result; repeated words
+// are looked up in `cache`.
+void spm_tokenize_words(const Vocab::Impl& v, std::string_view text, std::vector<int32_t>& out,
+                        std::unordered_map<std::string, std::vector<int32_t>>& cache);
 void wpm_tokenize(const Vocab::Impl& v, std::string_view text, std::vector<int32_t>& out);
 
 // BPE keeps a cache of words already seen within one tokenize() call.
