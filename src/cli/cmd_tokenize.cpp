@@ -29,8 +29,7 @@ struct TokenizeOptions {
 };
 
 std::string read_input(const TokenizeOptions& o, const CLI::App& cmd) {
-    const int n_sources = int(cmd.count("--prompt") > 0) + int(!o.file.empty()) +
-                          int(o.from_stdin);
+    const int n_sources = int(cmd.count("--prompt") > 0) + int(!o.file.empty()) + int(o.from_stdin);
     check(n_sources == 1, "tokenize: give exactly one of -p TEXT, -f FILE or --stdin");
     if (cmd.count("--prompt")) return o.prompt;
     if (o.from_stdin) {
