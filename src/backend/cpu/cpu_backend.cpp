@@ -1,0 +1,676 @@
+// The CPU backend: shape/type checks, work splitting over the thread pool, and the
+// row-wise ops. Matrix products go to the kernel table of the selected path
+// (kernels_avx512 / kernels_avx2) or to the scalar reference.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/thread_pool.h"
+#include "common/error.h"
+#include "common/fp16.h"
+#include "quant/quant.h"
+
+namespace lcx {
+
+namespace {
+
+std::string shape_str(const Tensor& t) {
+    std::ostringstream s;
+    s << dtype_name(t.type()) << "[";
+    for (int i = 0; i < std::max(1, t.n_dims()); ++i) s << (i ? "," : "") << t.ne(i);
+    s << "]";
+    return s.str();
+}
+
+[[noreturn]] void fail(const char* op, const std::string& why,
+                       std::initializer_list<const Tensor*> ts) {
+    std::string msg = std::string(op) + ": " + why + " (";
+    bool first = true;
+    for (const Tensor* t : ts) {
+        if (!t) continue;
+        msg += (first ? "" : ", ") + shape_str(*t);
+        first = false;
+    }
+    throw Error(msg + ")");
+}
+
+void need_f32(const char* op, const Tensor& t) {
+    if (t.empty()) fail(op, "tensor has no data", {&t});
+    if (t.type() != DType::F32) fail(op, "expected F32", {&t});
+    if (!t.is_contiguous()) fail(op, "expected a contiguous tensor", {&t});
+}
+
+void need_same_shape(const char* op, const Tensor& a, const Tensor& b) {
+    if (a.shape() != b.shape()) fail(op, "shape mismatch", {&a, &b});
+}
+
+bool cpu_has(const char* feature) {
+#if defined(__x86_64__) || defined(_M_X64)
+    __builtin_cpu_init();
+    if (std::strcmp(feature, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
+               __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
+    if (std::strcmp(feature, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+#else
+    (void)feature;
+#endif
+    return false;
+}
+
+inline float silu_f(float x) { return x / (1.0f + std::exp(-x)); }
+inline float gelu_f(float x) {
+    constexpr float kA = 0.044715f;
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kA * x * x)));
+}
+
+class CpuBackend final : public Backend {
+  public:
+    CpuBackend(int n_threads, CpuPath path) : pool_(n_threads), path_(path) {
+        switch (path_) {
+            case CpuPath::Avx512:
+                table_ = &cpu::kernels_avx512();
+                break;
+            case CpuPath::Avx2:
+                table_ = &cpu::kernels_avx2();
+                break;
+            default:
+                table_ = nullptr;
+                break;
+        }
+    }
+
+    std::string name() const override {
+        return std::string("cpu-") + cpu_path_name(path_) + " (" + std::to_string(pool_.size()) +
+               " threads)";
+    }
+    bool is_available() const override { return true; }
+    int n_threads() const override { return pool_.size(); }
+
+    Tensor alloc(DType type, std::span<const int64_t> shape) override {
+        return Tensor::zeros(type, shape);
+    }
+
+    void parallel(const std::function<void(int, int)>& fn) override { pool_.run(fn); }
+
+    // Runs fn(r0, r1) over [0, n) split into contiguous per-thread ranges; small jobs run
+    // on the caller alone (a pool wake-up costs more than they do).
+    template <class Fn>
+    void for_rows(int64_t n, int64_t work_per_row, Fn&& fn) {
+        const int nt = pool_.size();
+        if (nt == 1 || n < 2 || n * work_per_row < 32768) {
+            fn(int64_t(0), n);
+            return;
+        }
+        pool_.run([&](int ith, int nth) {
+            const int64_t r0 = n * ith / nth, r1 = n * (ith + 1) / nth;
+            if (r0 < r1) fn(r0, r1);
+        });
+    }
+
+    // ---- elementwise ----------------------------------------------------------------
+    template <class F>
+    void binary(const char* op, const Tensor& a, const Tensor& b, Tensor& out, F f) {
+        need_f32(op, a);
+        need_f32(op, b);
+        need_f32(op, out);
+        need_same_shape(op, a, out);
+        const int64_t k = a.ne(0);
+        const bool row = b.n_elements() == k;
+        if (!row && a.shape() != b.shape())
+            fail(op, "second operand must be one row of the same length or the same shape",
+                 {&a, &b});
+        const float* pa = a.data_as<float>();
+        const float* pb = b.data_as<float>();
+        float* po = out.data_as<float>();
+        for_rows(a.n_rows(), k, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const float* br = row ? pb : pb + r * k;
+                for (int64_t j = 0; j < k; ++j) po[r * k + j] = f(pa[r * k + j], br[j]);
+            }
+        });
+    }
+    template <class F>
+    void unary(const char* op, const Tensor& a, Tensor& out, F f) {
+        need_f32(op, a);
+        need_f32(op, out);
+        need_same_shape(op, a, out);
+        const int64_t k = a.ne(0);
+        const float* pa = a.data_as<float>();
+        float* po = out.data_as<float>();
+        for_rows(a.n_rows(), k * 8, [&](int64_t r0, int64_t r1) {
+            for (int64_t i = r0 * k; i < r1 * k; ++i) po[i] = f(pa[i]);
+        });
+    }
+
+    void add(const Tensor& a, const Tensor& b, Tensor& out) override {
+        binary("add", a, b, out, [](float x, float y) { return x + y; });
+    }
+    void mul(const Tensor& a, const Tensor& b, Tensor& out) override {
+        binary("mul", a, b, out, [](float x, float y) { return x * y; });
+    }
+    void scale(const Tensor& a, float s, Tensor& out) override {
+        unary("scale", a, out, [s](float x) { return x * s; });
+    }
+    void silu(const Tensor& a, Tensor& out) override { unary("silu", a, out, silu_f); }
+    void gelu(const Tensor& a, Tensor& out) override { unary("gelu", a, out, gelu_f); }
+    void softcap(const Tensor& a, float cap, Tensor& out) override {
+        if (!(cap > 0)) fail("softcap", "cap must be positive", {&a});
+        unary("softcap", a, out, [cap](float x) { return cap * std::tanh(x / cap); });
+    }
+    void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) override {
+        need_same_shape("swiglu", gate, up);
+        binary("swiglu", gate, up, out, [](float g, float u) { return silu_f(g) * u; });
+    }
+    void geglu(const Tensor& gate, const Tensor& up, Tensor& out) override {
+        need_same_shape("geglu", gate, up);
+        binary("geglu", gate, up, out, [](float g, float u) { return gelu_f(g) * u; });
+    }
+
+    // ---- rows ----------------------------------------------------------------------
+    void softmax(const Tensor& a, Tensor& out, float scale, bool causal) override {
+        need_f32("softmax", a);
+        need_f32("softmax", out);
+        need_same_shape("softmax", a, out);
+        const int64_t k = a.ne(0), n = a.n_rows();
+        const int64_t rows_per_mat = a.ne(1);
+        const float* pa = a.data_as<float>();
+        float* po = out.data_as<float>();
+        for_rows(n, k * 8, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t i = r % rows_per_mat;
+                const int64_t limit = causal ? i + (k - rows_per_mat) : k - 1;
+                softmax_row(pa + r * k, po + r * k, k, scale, limit);
+            }
+        });
+    }
+
+    // Columns > last are masked to zero. Sum in double, as ggml.
+    static void softmax_row(const float* x, float* y, int64_t k, float scale, int64_t last) {
+        float mx = -INFINITY;
+        for (int64_t j = 0; j <= last && j < k; ++j) mx = std::max(mx, x[j] * scale);
+        double sum = 0;
+        for (int64_t j = 0; j < k; ++j) {
+            const float e = (j <= last && mx != -INFINITY) ? std::exp(x[j] * scale - mx) : 0.0f;
+            y[j] = e;
+            sum += e;
+        }
+        const float inv = sum > 0 ? float(1.0 / sum) : 0.0f;
+        for (int64_t j = 0; j < k; ++j) y[j] *= inv;
+    }
+
+    void rms_norm(const Tensor& x, float eps, Tensor& out) override {
+        need_f32("rms_norm", x);
+        need_f32("rms_norm", out);
+        need_same_shape("rms_norm", x, out);
+        const int64_t k = x.ne(0);
+        const float* px = x.data_as<float>();
+        float* po = out.data_as<float>();
+        for_rows(x.n_rows(), k * 2, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const float* xr = px + r * k;
+                double sum = 0;
+                for (int64_t j = 0; j < k; ++j) sum += double(xr[j]) * double(xr[j]);
+                const float s = 1.0f / std::sqrt(float(sum / double(k)) + eps);
+                for (int64_t j = 0; j < k; ++j) po[r * k + j] = xr[j] * s;
+            }
+        });
+    }
+
+    void layer_norm(const Tensor& x, float eps, const Tensor* weight, const Tensor* bias,
+                    Tensor& out) override {
+        need_f32("layer_norm", x);
+        need_f32("layer_norm", out);
+        need_same_shape("layer_norm", x, out);
+        const int64_t k = x.ne(0);
+        for (const Tensor* t : {weight, bias}) {
+            if (!t) continue;
+            need_f32("layer_norm", *t);
+            if (t->n_elements() != k) fail("layer_norm", "weight/bias must be one row", {&x, t});
+        }
+        const float* pw = weight ? weight->data_as<float>() : nullptr;
+        const float* pb = bias ? bias->data_as<float>() : nullptr;
+        const float* px = x.data_as<float>();
+        float* po = out.data_as<float>();
+        for_rows(x.n_rows(), k * 3, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const float* xr = px + r * k;
+                float* yr = po + r * k;
+                double sum = 0;
+                for (int64_t j = 0; j < k; ++j) sum += xr[j];
+                const float mean = float(sum / double(k));
+                double var = 0;
+                for (int64_t j = 0; j < k; ++j) {
+                    const float v = xr[j] - mean;
+                    yr[j] = v;
+                    var += double(v) * double(v);
+                }
+                const float s = 1.0f / std::sqrt(float(var / double(k)) + eps);
+                for (int64_t j = 0; j < k; ++j) {
+                    float v = yr[j] * s;
+                    if (pw) v *= pw[j];
+                    if (pb) v += pb[j];
+                    yr[j] = v;
+                }
+            }
+        });
+    }
+
+    void rope(const Tensor& x, std::span<const int32_t> positions, const RopeParams& p,
+              Tensor& out) override {
+        need_f32("rope", x);
+        need_f32("rope", out);
+        need_same_shape("rope", x, out);
+        const int64_t hd = x.ne(0), nh = x.ne(1), nt = x.ne(2);
+        if (int64_t(positions.size()) != nt)
+            fail("rope", "positions count " + std::to_string(positions.size()) + " != tokens",
+                 {&x});
+        if (p.n_rot <= 0 || p.n_rot % 2 != 0 || p.n_rot > hd)
+            fail("rope", "n_rot " + std::to_string(p.n_rot) + " must be even and <= head_dim",
+                 {&x});
+        const int n_rot = p.n_rot;
+        const float theta_scale = std::pow(p.freq_base, -2.0f / float(n_rot));
+        const float* px = x.data_as<float>();
+        float* po = out.data_as<float>();
+        for_rows(nt, nh * hd * 4, [&](int64_t t0, int64_t t1) {
+            std::vector<float> cs(static_cast<size_t>(n_rot));
+            for (int64_t t = t0; t < t1; ++t) {
+                // The angles are built by repeated multiplication, as ggml's rope cache does,
+                // so they round the same way.
+                float theta = float(positions[size_t(t)]);
+                for (int i = 0; i < n_rot; i += 2) {
+                    const float th = theta * p.freq_scale;
+                    cs[size_t(i)] = std::cos(th);
+                    cs[size_t(i) + 1] = std::sin(th);
+                    theta *= theta_scale;
+                }
+                for (int64_t h = 0; h < nh; ++h) {
+                    const float* xr = px + (t * nh + h) * hd;
+                    float* yr = po + (t * nh + h) * hd;
+                    if (p.mode == RopeMode::Normal) {
+                        for (int i = 0; i < n_rot; i += 2) {
+                            const float c = cs[size_t(i)], s = cs[size_t(i) + 1];
+                            const float a = xr[i], b = xr[i + 1];
+                            yr[i] = a * c - b * s;
+                            yr[i + 1] = a * s + b * c;
+                        }
+                    } else {
+                        const int half = n_rot / 2;
+                        for (int i = 0; i < half; ++i) {
+                            const float c = cs[size_t(2 * i)], s = cs[size_t(2 * i) + 1];
+                            const float a = xr[i], b = xr[i + half];
+                            yr[i] = a * c - b * s;
+                            yr[i + half] = a * s + b * c;
+                        }
+                    }
+                    if (yr != xr)
+                        for (int64_t i = n_rot; i < hd; ++i) yr[i] = xr[i];
+                }
+            }
+        });
+    }
+
+    // ---- conversion ------------------------------------------------------------------
+    void get_rows(const Tensor& w, std::span<const int32_t> ids, Tensor& out) override {
+        need_f32("get_rows", out);
+        if (!can_dequantize(w.type())) fail("get_rows", "unsupported weight type", {&w});
+        if (out.ne(0) != w.ne(0) || out.n_rows() != int64_t(ids.size()))
+            fail("get_rows",
+                 "output must be [" + std::to_string(w.ne(0)) + ", " + std::to_string(ids.size()) +
+                     "]",
+                 {&w, &out});
+        for (int32_t id : ids)
+            if (id < 0 || id >= w.n_rows())
+                fail("get_rows", "row id " + std::to_string(id) + " out of range", {&w});
+        const int64_t k = w.ne(0);
+        float* po = out.data_as<float>();
+        for_rows(int64_t(ids.size()), k, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r)
+                dequantize_row(w.type(), w.row(ids[size_t(r)]), po + r * k, k);
+        });
+    }
+
+    void convert_rows(const char* op, const Tensor& src, Tensor& dst, int64_t first_row) {
+        if (src.empty() || dst.empty()) fail(op, "tensor has no data", {&src, &dst});
+        if (!src.is_contiguous() || !dst.is_contiguous())
+            fail(op, "expected contiguous tensors", {&src, &dst});
+        if (src.ne(0) != dst.ne(0)) fail(op, "row lengths differ", {&src, &dst});
+        const int64_t n = src.n_rows();
+        if (first_row < 0 || first_row + n > dst.n_rows())
+            fail(op,
+                 "rows [" + std::to_string(first_row) + ", " + std::to_string(first_row + n) +
+                     ") out of range",
+                 {&src, &dst});
+        const DType st = src.type(), dt = dst.type();
+        const int64_t k = src.ne(0);
+        const size_t srb = src.row_size(), drb = dst.row_size();
+        const auto* ps = static_cast<const uint8_t*>(src.data());
+        auto* pd = static_cast<uint8_t*>(dst.data()) + size_t(first_row) * drb;
+        if (st == dt) {
+            std::memcpy(pd, ps, size_t(n) * srb);
+            return;
+        }
+        if (st == DType::F32) {
+            if (dt != DType::F16 && dt != DType::BF16 && dt != DType::Q8_0)
+                fail(op, "F32 converts only to F16, BF16, Q8_0", {&src, &dst});
+            if (dt == DType::Q8_0 && k % 32 != 0)
+                fail(op, "Q8_0 rows need a multiple of 32 elements", {&src, &dst});
+            for (int64_t r = 0; r < n; ++r)
+                quantize_row(dt, reinterpret_cast<const float*>(ps + size_t(r) * srb),
+                             pd + size_t(r) * drb, k);
+            return;
+        }
+        if (dt == DType::F32 && can_dequantize(st)) {
+            for (int64_t r = 0; r < n; ++r)
+                dequantize_row(st, ps + size_t(r) * srb,
+                               reinterpret_cast<float*>(pd + size_t(r) * drb), k);
+            return;
+        }
+        fail(op, "unsupported conversion", {&src, &dst});
+    }
+
+    void copy(const Tensor& src, Tensor& dst) override {
+        if (src.n_rows() != dst.n_rows()) fail("copy", "row counts differ", {&src, &dst});
+        convert_rows("copy", src, dst, 0);
+    }
+    void store_rows(const Tensor& src, Tensor& dst, int64_t first_row) override {
+        convert_rows("store_rows", src, dst, first_row);
+    }
+    void dequantize(const Tensor& w, Tensor& out) override {
+        need_f32("dequantize", out);
+        if (w.n_elements() != out.n_elements() || w.ne(0) != out.ne(0))
+            fail("dequantize", "output shape must match", {&w, &out});
+        convert_rows("dequantize", w, out, 0);
+    }
+
+    // ---- products ------------------------------------------------------------------
+    void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
+        MatmulTask t{&w, &y};
+        matmul_many(x, std::span<const MatmulTask>(&t, 1));
+    }
+
+    void matmul_many(const Tensor& x, std::span<const MatmulTask> tasks) override {
+        need_f32("matmul", x);
+        if (tasks.empty()) return;
+        const int64_t k = x.ne(0), m = x.n_rows();
+        // Tasks grouped by activation kind: one conversion per kind.
+        for (const auto& t : tasks) {
+            if (!t.w || !t.y) throw Error("matmul: task without weight or output");
+            const Tensor& w = *t.w;
+            if (w.empty()) fail("matmul", "weight has no data", {&w});
+            if (!cpu::matmul_supported(w.type())) fail("matmul", "unsupported weight type", {&w});
+            if (w.ne(0) != k) fail("matmul", "weight row length != input row length", {&w, &x});
+            if (w.ne(2) != 1 || w.ne(3) != 1) fail("matmul", "weight must be 2-D", {&w});
+            if (!w.is_contiguous()) fail("matmul", "weight must be contiguous", {&w});
+            need_f32("matmul", *t.y);
+            if (t.y->ne(0) != w.ne(1) || t.y->n_rows() != m)
+                fail("matmul",
+                     "output must be [" + std::to_string(w.ne(1)) + ", " + std::to_string(m) + "]",
+                     {&w, &x, t.y});
+        }
+        const float* px = x.data_as<float>();
+        std::vector<bool> done(tasks.size(), false);
+        for (size_t i = 0; i < tasks.size(); ++i) {
+            if (done[i]) continue;
+            const cpu::ActKind kind = cpu::act_kind_for(tasks[i].w->type());
+            act_resize(act_, kind, k, m);
+            for_rows(m, k * 4, [&](int64_t m0, int64_t m1) {
+                cpu::act_convert(act_, px, size_t(k), m0, m1);
+            });
+            // Every task of this kind against the converted input, in one pool run: rows of
+            // all tasks form one list that threads split evenly.
+            group_.clear();
+            int64_t total = 0;
+            for (size_t j = i; j < tasks.size(); ++j) {
+                if (done[j] || cpu::act_kind_for(tasks[j].w->type()) != kind) continue;
+                done[j] = true;
+                group_.push_back({&tasks[j], total});
+                total += tasks[j].w->ne(1);
+            }
+            run_group(total, k, m);
+        }
+    }
+
+    struct GroupEntry {
+        const MatmulTask* task;
+        int64_t first;  // index of its first row in the concatenated row list
+    };
+
+    void run_group(int64_t total, int64_t k, int64_t m) {
+        auto run_range = [&](int64_t r0, int64_t r1) {
+            for (const auto& g : group_) {
+                const Tensor& w = *g.task->w;
+                const int64_t a = std::max(r0, g.first), b = std::min(r1, g.first + w.ne(1));
+                if (a >= b) continue;
+                cpu::MatmulFn fn = table_ ? table_->get(w.type()) : nullptr;
+                if (!fn) fn = cpu::matmul_ref;
+                fn(w, a - g.first, b - g.first, act_, g.task->y->data_as<float>(), size_t(w.ne(1)));
+            }
+        };
+        const int nt = pool_.size();
+        if (nt == 1 || total * k * m < 65536) {
+            run_range(0, total);
+            return;
+        }
+        // Chunks are multiples of 16 rows (the kernels' row tile) so every row is computed
+        // the same way whatever the thread count.
+        pool_.run([&](int ith, int nth) {
+            const int64_t blocks = (total + 15) / 16;
+            const int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+            const int64_t r0 = b0 * 16, r1 = std::min(total, b1 * 16);
+            if (r0 < r1) run_range(r0, r1);
+        });
+    }
+
+    // ---- attention ----------------------------------------------------------------
+    void attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                   std::span<const int32_t> positions, const AttentionParams& p, Tensor& out,
+                   std::span<const int32_t> kv_positions) override;
+
+  private:
+    ThreadPool pool_;
+    CpuPath path_;
+    const cpu::KernelTable* table_ = nullptr;
+    cpu::ActRows act_;
+    std::vector<GroupEntry> group_;
+    std::vector<float> att_scratch_;
+};
+
+// Dot of a query (already in the cache's precision) with cache row `kr`.
+float kv_dot(DType t, const float* q, const int8_t* q8, const float* q8d, const uint8_t* kr,
+             int64_t hd) {
+    float sum = 0;
+    switch (t) {
+        case DType::F32: {
+            const float* k = reinterpret_cast<const float*>(kr);
+            for (int64_t i = 0; i < hd; ++i) sum += q[i] * k[i];
+            break;
+        }
+        case DType::F16: {
+            const uint16_t* k = reinterpret_cast<const uint16_t*>(kr);
+            for (int64_t i = 0; i < hd; ++i) sum += q[i] * fp16_to_fp32(k[i]);
+            break;
+        }
+        default: {  // Q8_0: integer dot per block, like ggml's q8_0 x q8_0
+            const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(kr);
+            for (int64_t ib = 0; ib < hd / 32; ++ib) {
+                int s = 0;
+                for (int j = 0; j < 32; ++j) s += int(b[ib].qs[j]) * int(q8[ib * 32 + j]);
+                sum += float(s) * fp16_to_fp32(b[ib].d) * q8d[ib];
+            }
+            break;
+        }
+    }
+    return sum;
+}
+
+void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                           std::span<const int32_t> positions, const AttentionParams& p,
+                           Tensor& out, std::span<const int32_t> kv_positions) {
+    const char* op = "attention";
+    need_f32(op, q);
+    need_f32(op, out);
+    const int64_t hd = q.ne(0), nh = q.ne(1), nt = q.ne(2);
+    for (const Tensor* c : {&k, &v}) {
+        if (c->empty()) fail(op, "cache has no data", {c});
+        if (c->type() != DType::F32 && c->type() != DType::F16 && c->type() != DType::Q8_0)
+            fail(op, "cache must be F32, F16 or Q8_0", {c});
+        if (!c->is_contiguous()) fail(op, "cache must be contiguous", {c});
+    }
+    if (k.shape() != v.shape()) fail(op, "K and V caches differ in shape", {&k, &v});
+    const int64_t nkvh = k.ne(1), nctx = k.ne(2);
+    if (k.ne(0) != hd) fail(op, "cache head_dim != query head_dim", {&q, &k});
+    if (nkvh <= 0 || nh % nkvh != 0) fail(op, "n_head must be a multiple of n_head_kv", {&q, &k});
+    if (p.n_kv < 0 || p.n_kv > nctx)
+        fail(op, "n_kv " + std::to_string(p.n_kv) + " exceeds the cache", {&k});
+    if (int64_t(positions.size()) != nt) fail(op, "one position per token needed", {&q});
+    if (!kv_positions.empty() && int64_t(kv_positions.size()) < p.n_kv)
+        fail(op, "kv_positions shorter than n_kv", {&k});
+    if (out.ne(0) != hd * nh || out.n_rows() != nt)
+        fail(op, "output must be [head_dim*n_head, n_tokens]", {&q, &out});
+    const int64_t n_kv = p.n_kv;
+    const int64_t group = nh / nkvh;
+    const float* pq = q.data_as<float>();
+    float* po = out.data_as<float>();
+    const DType kt = k.type(), vt = v.type();
+
+    const int nth_pool = pool_.size();
+    const size_t per_thread = size_t(n_kv + 2 * hd + 64);
+    att_scratch_.resize(per_thread * size_t(nth_pool));
+
+    auto work = [&](int ith, int nth) {
+        float* logits = att_scratch_.data() + per_thread * size_t(ith);
+        float* qbuf = logits + n_kv;
+        float* acc = qbuf + hd;
+        std::vector<int8_t> q8(static_cast<size_t>(hd));
+        std::vector<float> q8d(size_t(hd / 32 + 1));
+        std::vector<float> vrow(static_cast<size_t>(hd));
+        const int64_t total = nt * nh;
+        const int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t t = i / nh, h = i % nh, hk = h / group;
+            const float* qr = pq + (t * nh + h) * hd;
+            // The query in the precision ggml's K·Q product uses for this cache type.
+            if (kt == DType::F16) {
+                for (int64_t j = 0; j < hd; ++j) qbuf[j] = fp16_to_fp32(fp32_to_fp16(qr[j]));
+            } else if (kt == DType::Q8_0) {
+                BlockQ8_0 blk;
+                for (int64_t b = 0; b < hd / 32; ++b) {
+                    quantize_row_q8_0(qr + b * 32, &blk, 32);
+                    std::memcpy(q8.data() + b * 32, blk.qs, 32);
+                    q8d[size_t(b)] = fp16_to_fp32(blk.d);
+                }
+            } else {
+                std::memcpy(qbuf, qr, size_t(hd) * 4);
+            }
+            const int32_t pos = positions[size_t(t)];
+            float mx = -INFINITY;
+            for (int64_t c = 0; c < n_kv; ++c) {
+                const int32_t cp = kv_positions.empty() ? int32_t(c) : kv_positions[size_t(c)];
+                bool visible = cp >= 0;
+                if (p.causal && cp > pos) visible = false;
+                if (p.sliding_window > 0 && pos - cp >= p.sliding_window) visible = false;
+                if (!visible) {
+                    logits[c] = -INFINITY;
+                    continue;
+                }
+                float s = kv_dot(kt, qbuf, q8.data(), q8d.data(), k.row(hk, c), hd) * p.scale;
+                if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
+                logits[c] = s;
+                mx = std::max(mx, s);
+            }
+            double sum = 0;
+            for (int64_t c = 0; c < n_kv; ++c) {
+                const float e = logits[c] == -INFINITY ? 0.0f : std::exp(logits[c] - mx);
+                logits[c] = e;
+                sum += e;
+            }
+            const float inv = sum > 0 ? float(1.0 / sum) : 0.0f;
+            std::fill(acc, acc + hd, 0.0f);
+            for (int64_t c = 0; c < n_kv; ++c) {
+                if (logits[c] == 0.0f) continue;
+                float wgt = logits[c] * inv;
+                // ggml multiplies the f16 V by the probabilities rounded to f16.
+                if (vt == DType::F16) wgt = fp16_to_fp32(fp32_to_fp16(wgt));
+                const uint8_t* vr = v.row(hk, c);
+                if (vt == DType::F32) {
+                    const float* vf = reinterpret_cast<const float*>(vr);
+                    for (int64_t j = 0; j < hd; ++j) acc[j] += wgt * vf[j];
+                } else if (vt == DType::F16) {
+                    const uint16_t* vh = reinterpret_cast<const uint16_t*>(vr);
+                    for (int64_t j = 0; j < hd; ++j) acc[j] += wgt * fp16_to_fp32(vh[j]);
+                } else {
+                    dequantize_row(vt, vr, vrow.data(), hd);
+                    for (int64_t j = 0; j < hd; ++j) acc[j] += wgt * vrow[size_t(j)];
+                }
+            }
+            std::memcpy(po + t * nh * hd + h * hd, acc, size_t(hd) * 4);
+        }
+    };
+    if (nth_pool == 1 || nt * nh * n_kv * hd < 16384)
+        work(0, 1);
+    else
+        pool_.run(work);
+}
+
+}  // namespace
+
+CpuPath cpu_best_path() {
+    if (const char* env = std::getenv("LCX_CPU")) {
+        const std::string s(env);
+        if (s == "scalar") return CpuPath::Scalar;
+        if (s == "avx2" && cpu_has("avx2")) return CpuPath::Avx2;
+        if (s == "avx512" && cpu_has("avx512")) return CpuPath::Avx512;
+    }
+    if (cpu_has("avx512")) return CpuPath::Avx512;
+    if (cpu_has("avx2")) return CpuPath::Avx2;
+    return CpuPath::Scalar;
+}
+
+bool cpu_path_supported(CpuPath path) {
+    switch (path) {
+        case CpuPath::Auto:
+        case CpuPath::Scalar:
+            return true;
+        case CpuPath::Avx2:
+            return cpu_has("avx2");
+        case CpuPath::Avx512:
+            return cpu_has("avx512");
+    }
+    return false;
+}
+
+const char* cpu_path_name(CpuPath path) {
+    switch (path) {
+        case CpuPath::Auto:
+            return "auto";
+        case CpuPath::Scalar:
+            return "scalar";
+        case CpuPath::Avx2:
+            return "avx2";
+        case CpuPath::Avx512:
+            return "avx512";
+    }
+    return "?";
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, CpuBackendOptions options) {
+    if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
+    CpuPath path = options.path == CpuPath::Auto ? cpu_best_path() : options.path;
+    if (!cpu_path_supported(path))
+        throw Error(std::string("cpu backend: this CPU cannot run the ") + cpu_path_name(path) +
+                    " path");
+    return std::make_unique<CpuBackend>(n_threads, path);
+}
+
+}  // namespace lcx

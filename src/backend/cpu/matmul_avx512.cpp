@@ -1,0 +1,589 @@
+// AVX-512 (F/BW/VL/DQ + VNNI) matrix products for every weight type.
+//
+// Quantized weights: each group of 256 weights (one K-quant super-block, or 8 blocks of 32
+// of the legacy formats) is unpacked once into 4 registers of *unsigned* bytes u, with
+//     w = scale_g * u + min_g        (scale per 16 or 32 weights, min likewise),
+// and then used against up to 8 activation rows: vpdpbusd(u, q_x) gives 4-product sums per
+// 32-bit lane, which are converted to float and multiplied by the lane's scale. The min
+// part needs only the activation's per-group sums (d_x * sum q_x, precomputed once per
+// activation), so signed weights (Q8_0, IQ4) are made unsigned by adding 128 and the
+// offsets of Q4_0 (-8), Q6_K (-32), Q3_K (-4) become "mins". This is the unsigned-offset
+// trick: one VNNI instruction per 64 byte products.
+// GCC 12's AVX-512 headers build many intrinsics on _mm512_undefined_*(), which trips
+// -Wmaybe-uninitialized once inlined; the values are never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+#include "common/fp16.h"
+#include "quant/blocks.h"
+
+namespace lcx::cpu {
+
+namespace {
+
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+
+// Index vectors that spread 8 per-32 scales (or 16 per-16 scales) over the 16 lanes of the
+// k-th register of 64 weights.
+inline __m512i idx32(int k) {
+    return _mm512_set_epi32(2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1,
+                            2 * k + 1, 2 * k + 1, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k,
+                            2 * k);
+}
+inline __m512i idx16(int k) {
+    const int b = 4 * k;
+    return _mm512_set_epi32(b + 3, b + 3, b + 3, b + 3, b + 2, b + 2, b + 2, b + 2, b + 1, b + 1,
+                            b + 1, b + 1, b, b, b, b);
+}
+
+// 32 packed nibble bytes (two blocks' 16 bytes: a then b) -> 64 bytes in element order
+// [a low, a high, b low, b high].
+inline __m512i nibbles_2x16(const uint8_t* a, const uint8_t* b) {
+    const __m256i ab =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)a)),
+                                _mm_loadu_si128((const __m128i*)b), 1);
+    const __m512i z = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
+                                               _mm512_zextsi256_si512(ab));
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0,
+                                        0x0004000400040004, 0x0004000400040004, 0, 0);
+    return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(0x0F));
+}
+
+// 32 nibble bytes where byte l holds element l (low) and l + 32 (high): K-quant layout.
+inline __m512i nibbles_32(const uint8_t* p) {
+    const __m256i v = _mm256_loadu_si256((const __m256i*)p);
+    const __m512i z = _mm512_inserti64x4(_mm512_zextsi256_si512(v), v, 1);
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0x0004000400040004,
+                                        0x0004000400040004, 0, 0, 0, 0);
+    return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(0x0F));
+}
+
+inline __m512i iq4_table() {
+    alignas(16) uint8_t t[16];
+    for (int i = 0; i < 16; ++i) t[i] = uint8_t(kvalues_iq4nl[i] + 128);
+    return _mm512_broadcast_i32x4(_mm_load_si128((const __m128i*)t));
+}
+
+inline __m256 load_h8(const uint8_t* base, size_t stride) {
+    uint16_t h[8];
+    for (int i = 0; i < 8; ++i) std::memcpy(&h[i], base + size_t(i) * stride, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)h));
+}
+
+// ---- legacy formats: 8 blocks of 32 per step ---------------------------------------------
+// unpack8: u[4] (unsigned weights), dw (scale per block), mw (min per block).
+// unpack1 (tails): one block into 32 unsigned bytes.
+
+struct LQ4_0 {
+    using B = BlockQ4_0;
+    static void unpack8(const B* x, __m512i u[4], __m256& dw, __m256& mw) {
+        for (int k = 0; k < 4; ++k) u[k] = nibbles_2x16(x[2 * k].qs, x[2 * k + 1].qs);
+        dw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].d), sizeof(B));
+        mw = _mm256_mul_ps(dw, _mm256_set1_ps(-8.0f));
+    }
+    static void unpack1(const B* x, uint8_t u[32], float& dw, float& mw) {
+        for (int j = 0; j < 16; ++j) u[j] = x->qs[j] & 15, u[j + 16] = x->qs[j] >> 4;
+        dw = h2f(x->d);
+        mw = -8.0f * dw;
+    }
+};
+struct LQ4_1 {
+    using B = BlockQ4_1;
+    static void unpack8(const B* x, __m512i u[4], __m256& dw, __m256& mw) {
+        for (int k = 0; k < 4; ++k) u[k] = nibbles_2x16(x[2 * k].qs, x[2 * k + 1].qs);
+        dw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].d), sizeof(B));
+        mw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].m), sizeof(B));
+    }
+    static void unpack1(const B* x, uint8_t u[32], float& dw, float& mw) {
+        for (int j = 0; j < 16; ++j) u[j] = x->qs[j] & 15, u[j + 16] = x->qs[j] >> 4;
+        dw = h2f(x->d);
+        mw = h2f(x->m);
+    }
+};
+template <class B>
+inline __mmask64 qh_mask2(const B* a, const B* b) {
+    uint32_t ha, hb;
+    std::memcpy(&ha, a->qh, 4);
+    std::memcpy(&hb, b->qh, 4);
+    return __mmask64(ha) | (__mmask64(hb) << 32);
+}
+template <class B>
+inline void q5_unpack1(const B* x, uint8_t u[32]) {
+    uint32_t qh;
+    std::memcpy(&qh, x->qh, 4);
+    for (int j = 0; j < 16; ++j) {
+        u[j] = uint8_t((x->qs[j] & 15) | (((qh >> j) & 1) << 4));
+        u[j + 16] = uint8_t((x->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+    }
+}
+struct LQ5_0 {
+    using B = BlockQ5_0;
+    static void unpack8(const B* x, __m512i u[4], __m256& dw, __m256& mw) {
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        for (int k = 0; k < 4; ++k) {
+            u[k] = nibbles_2x16(x[2 * k].qs, x[2 * k + 1].qs);
+            u[k] = _mm512_mask_add_epi8(u[k], qh_mask2(&x[2 * k], &x[2 * k + 1]), u[k], sixteen);
+        }
+        dw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].d), sizeof(B));
+        mw = _mm256_mul_ps(dw, _mm256_set1_ps(-16.0f));
+    }
+    static void unpack1(const B* x, uint8_t u[32], float& dw, float& mw) {
+        q5_unpack1(x, u);
+        dw = h2f(x->d);
+        mw = -16.0f * dw;
+    }
+};
+struct LQ5_1 {
+    using B = BlockQ5_1;
+    static void unpack8(const B* x, __m512i u[4], __m256& dw, __m256& mw) {
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        for (int k = 0; k < 4; ++k) {
+            u[k] = nibbles_2x16(x[2 * k].qs, x[2 * k + 1].qs);
+            u[k] = _mm512_mask_add_epi8(u[k], qh_mask2(&x[2 * k], &x[2 * k + 1]), u[k], sixteen);
+        }
+        dw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].d), sizeof(B));
+        mw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].m), sizeof(B));
+    }
+    static void unpack1(const B* x, uint8_t u[32], float& dw, float& mw) {
+        q5_unpack1(x, u);
+        dw = h2f(x->d);
+        mw = h2f(x->m);
+    }
+};
+struct LQ8_0 {
+    using B = BlockQ8_0;
+    static void unpack8(const B* x, __m512i u[4], __m256& dw, __m256& mw) {
+        const __m512i flip = _mm512_set1_epi8(char(0x80));
+        for (int k = 0; k < 4; ++k) {
+            const __m512i v = _mm512_inserti64x4(
+                _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i*)x[2 * k].qs)),
+                _mm256_loadu_si256((const __m256i*)x[2 * k + 1].qs), 1);
+            u[k] = _mm512_xor_si512(v, flip);
+        }
+        dw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].d), sizeof(B));
+        mw = _mm256_mul_ps(dw, _mm256_set1_ps(-128.0f));
+    }
+    static void unpack1(const B* x, uint8_t u[32], float& dw, float& mw) {
+        for (int j = 0; j < 32; ++j) u[j] = uint8_t(x->qs[j] + 128);
+        dw = h2f(x->d);
+        mw = -128.0f * dw;
+    }
+};
+struct LIQ4_NL {
+    using B = BlockIQ4_NL;
+    static void unpack8(const B* x, __m512i u[4], __m256& dw, __m256& mw) {
+        const __m512i tbl = iq4_table();
+        for (int k = 0; k < 4; ++k)
+            u[k] = _mm512_shuffle_epi8(tbl, nibbles_2x16(x[2 * k].qs, x[2 * k + 1].qs));
+        dw = load_h8(reinterpret_cast<const uint8_t*>(&x[0].d), sizeof(B));
+        mw = _mm256_mul_ps(dw, _mm256_set1_ps(-128.0f));
+    }
+    static void unpack1(const B* x, uint8_t u[32], float& dw, float& mw) {
+        for (int j = 0; j < 16; ++j) {
+            u[j] = uint8_t(kvalues_iq4nl[x->qs[j] & 15] + 128);
+            u[j + 16] = uint8_t(kvalues_iq4nl[x->qs[j] >> 4] + 128);
+        }
+        dw = h2f(x->d);
+        mw = -128.0f * dw;
+    }
+};
+
+// Rows [n0, n1) against activation rows [c0, c0 + C).
+template <class L, int C>
+void legacy_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    using B = typename L::B;
+    const int64_t nb = a.k / 32, ng = nb / 8;
+    const B* x = reinterpret_cast<const B*>(w.row(n));
+    __m512 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t g = 0; g < ng; ++g) {
+        __m512i u[4];
+        __m256 dw, mw;
+        L::unpack8(x + g * 8, u, dw, mw);
+        const __m512 mwz = _mm512_zextps256_ps512(mw);
+        for (int c = 0; c < C; ++c) {
+            const int64_t cc = c0 + c;
+            const int8_t* q = a.q_row(cc) + g * 256;
+            const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d_row(cc) + g * 8));
+            const __m512 sz = _mm512_zextps256_ps512(s);
+            __m512 t = acc[c];
+            for (int k = 0; k < 4; ++k) {
+                const __m512i p =
+                    _mm512_dpbusd_epi32(zero, u[k], _mm512_loadu_si512((const void*)(q + 64 * k)));
+                t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx32(k), sz), t);
+            }
+            const __m512 sx = _mm512_maskz_loadu_ps(0xFF, a.s32_row(cc) + g * 8);
+            acc[c] = _mm512_fmadd_ps(mwz, sx, t);
+        }
+    }
+    float tail[C] = {};
+    for (int64_t b = ng * 8; b < nb; ++b) {
+        uint8_t u[32];
+        float dw, mw;
+        L::unpack1(x + b, u, dw, mw);
+        for (int c = 0; c < C; ++c) {
+            const int8_t* q = a.q_row(c0 + c) + b * 32;
+            int s = 0;
+            for (int j = 0; j < 32; ++j) s += int(u[j]) * int(q[j]);
+            tail[c] += dw * a.d_row(c0 + c)[b] * float(s) + mw * a.s32_row(c0 + c)[b];
+        }
+    }
+    for (int c = 0; c < C; ++c)
+        y[size_t(c0 + c) * ys + size_t(n)] = _mm512_reduce_add_ps(acc[c]) + tail[c];
+}
+
+// ---- K formats: one 256-weight super-block per step ---------------------------------------
+// unpack: u[4], ls[4] (per-lane scale without the activation's d), mins for 16 groups
+// (kMin16, paired with the activation's s16) or 8 groups (paired with s32).
+
+inline void k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+    // 6-bit scales and mins of Q4_K/Q5_K, unpacked four at a time with 32-bit masks.
+    uint32_t u[4];
+    std::memcpy(u, s, 12);
+    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
+    const uint32_t t = u[1] & m1;
+    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
+    u[2] = t;
+    u[0] &= m1;
+    std::memcpy(sc, &u[0], 8);
+    std::memcpy(mn, &u[2], 8);
+}
+
+inline __m256 u8x8_to_ps(const uint8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+}
+
+struct KQ4 {
+    using B = BlockQ4_K;
+    static constexpr bool kMin16 = false;
+    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x->scales, sc, mn);
+        const __m512 s =
+            _mm512_zextps256_ps512(_mm256_mul_ps(u8x8_to_ps(sc), _mm256_set1_ps(h2f(x->d))));
+        for (int k = 0; k < 4; ++k) {
+            u[k] = nibbles_32(x->qs + 32 * k);
+            ls[k] = _mm512_permutexvar_ps(idx32(k), s);
+        }
+        mw = _mm512_zextps256_ps512(_mm256_mul_ps(u8x8_to_ps(mn), _mm256_set1_ps(-h2f(x->dmin))));
+    }
+};
+struct KQ5 {
+    using B = BlockQ5_K;
+    static constexpr bool kMin16 = false;
+    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x->scales, sc, mn);
+        const __m512 s =
+            _mm512_zextps256_ps512(_mm256_mul_ps(u8x8_to_ps(sc), _mm256_set1_ps(h2f(x->d))));
+        const __m256i h = _mm256_loadu_si256((const __m256i*)x->qh);
+        const __m512i qh = _mm512_inserti64x4(_mm512_zextsi256_si512(h), h, 1);
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        for (int k = 0; k < 4; ++k) {
+            // Element 64k + l takes bit 2k of qh[l], element 64k + 32 + l bit 2k + 1.
+            const __m512i bits = _mm512_inserti64x4(_mm512_set1_epi8(char(1 << (2 * k))),
+                                                    _mm256_set1_epi8(char(1 << (2 * k + 1))), 1);
+            u[k] = nibbles_32(x->qs + 32 * k);
+            u[k] = _mm512_mask_add_epi8(u[k], _mm512_test_epi8_mask(qh, bits), u[k], sixteen);
+            ls[k] = _mm512_permutexvar_ps(idx32(k), s);
+        }
+        mw = _mm512_zextps256_ps512(_mm256_mul_ps(u8x8_to_ps(mn), _mm256_set1_ps(-h2f(x->dmin))));
+    }
+};
+struct KQ6 {
+    using B = BlockQ6_K;
+    static constexpr bool kMin16 = true;
+    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
+        const __m512 s = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)x->scales))),
+            _mm512_set1_ps(h2f(x->d)));
+        const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
+        for (int h = 0; h < 2; ++h) {
+            const __m512i ql = _mm512_loadu_si512((const void*)(x->ql + 64 * h));
+            const __m256i hv = _mm256_loadu_si256((const __m256i*)(x->qh + 32 * h));
+            const __m512i qh = _mm512_inserti64x4(_mm512_zextsi256_si512(hv), hv, 1);
+            // High bits (2 per element) moved to bits 4-5: shift left 4 / 2, right 0 / 2.
+            const __m512i ha = _mm512_sllv_epi16(
+                qh, _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                     0x0002000200020002, 0x0004000400040004, 0x0004000400040004,
+                                     0x0004000400040004, 0x0004000400040004));
+            const __m512i hb = _mm512_srlv_epi16(
+                qh, _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                     0x0002000200020002, 0, 0, 0, 0));
+            u[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(ha, m3));
+            u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                           _mm512_and_si512(hb, m3));
+        }
+        for (int k = 0; k < 4; ++k) ls[k] = _mm512_permutexvar_ps(idx16(k), s);
+        mw = _mm512_mul_ps(s, _mm512_set1_ps(-32.0f));
+    }
+};
+// Q2_K / Q3_K: element 128h + 32j + l holds bits 2j..2j+1 of qs[32h + l].
+inline __m512i q2_bits(const uint8_t* qs, int k) {
+    const int h = k / 2, j0 = 2 * (k % 2);
+    const __m256i v = _mm256_loadu_si256((const __m256i*)(qs + 32 * h));
+    const __m512i z = _mm512_inserti64x4(_mm512_zextsi256_si512(v), v, 1);
+    const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * j0)),
+                                          _mm256_set1_epi16(short(2 * j0 + 2)), 1);
+    return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(3));
+}
+struct KQ3 {
+    using B = BlockQ3_K;
+    static constexpr bool kMin16 = true;
+    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
+        uint32_t a[4];
+        std::memcpy(a, x->scales, 12);
+        constexpr uint32_t m1 = 0x03030303, m2 = 0x0f0f0f0f;
+        const uint32_t t = a[2];
+        a[2] = ((a[0] >> 4) & m2) | (((t >> 4) & m1) << 4);
+        a[3] = ((a[1] >> 4) & m2) | (((t >> 6) & m1) << 4);
+        a[0] = (a[0] & m2) | (((t >> 0) & m1) << 4);
+        a[1] = (a[1] & m2) | (((t >> 2) & m1) << 4);
+        const __m512i sc = _mm512_sub_epi32(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)a)), _mm512_set1_epi32(32));
+        const __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(h2f(x->d)));
+        const __m256i hv = _mm256_loadu_si256((const __m256i*)x->hmask);
+        const __m512i hm = _mm512_inserti64x4(_mm512_zextsi256_si512(hv), hv, 1);
+        const __m512i four = _mm512_set1_epi8(4);
+        for (int k = 0; k < 4; ++k) {
+            // The high bit of element 128h + 32j + l is bit 4h + j of hmask[l]; set = +0,
+            // clear = -4, so u = q2 + 4 * bit is in [0, 7] and the offset is -4.
+            const int h = k / 2, j0 = 2 * (k % 2);
+            const __m512i bits =
+                _mm512_inserti64x4(_mm512_set1_epi8(char(1 << (4 * h + j0))),
+                                   _mm256_set1_epi8(char(1 << (4 * h + j0 + 1))), 1);
+            u[k] = q2_bits(x->qs, k);
+            u[k] = _mm512_mask_add_epi8(u[k], _mm512_test_epi8_mask(hm, bits), u[k], four);
+            ls[k] = _mm512_permutexvar_ps(idx16(k), s);
+        }
+        mw = _mm512_mul_ps(s, _mm512_set1_ps(-4.0f));
+    }
+};
+struct KQ2 {
+    using B = BlockQ2_K;
+    static constexpr bool kMin16 = true;
+    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
+        const __m512i sv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)x->scales));
+        const __m512 s =
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(sv, _mm512_set1_epi32(15))),
+                          _mm512_set1_ps(h2f(x->d)));
+        for (int k = 0; k < 4; ++k) {
+            u[k] = q2_bits(x->qs, k);
+            ls[k] = _mm512_permutexvar_ps(idx16(k), s);
+        }
+        mw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(sv, 4)),
+                           _mm512_set1_ps(-h2f(x->dmin)));
+    }
+};
+struct KIQ4_XS {
+    using B = BlockIQ4_XS;
+    static constexpr bool kMin16 = false;
+    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
+        alignas(32) int32_t l[8];
+        for (int ib = 0; ib < 8; ++ib)
+            l[ib] = ((x->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
+                    (((x->scales_h >> (2 * ib)) & 3) << 4);
+        const __m256 s =
+            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i*)l),
+                                                              _mm256_set1_epi32(32))),
+                          _mm256_set1_ps(h2f(x->d)));
+        const __m512 sz = _mm512_zextps256_ps512(s);
+        const __m512i tbl = iq4_table();
+        for (int k = 0; k < 4; ++k) {
+            u[k] = _mm512_shuffle_epi8(tbl, nibbles_2x16(x->qs + 32 * k, x->qs + 32 * k + 16));
+            ls[k] = _mm512_permutexvar_ps(idx32(k), sz);
+        }
+        mw = _mm512_zextps256_ps512(_mm256_mul_ps(s, _mm256_set1_ps(-128.0f)));
+    }
+};
+
+template <class U, int C>
+void k_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    using B = typename U::B;
+    const int64_t nsb = a.k / 256;
+    const B* x = reinterpret_cast<const B*>(w.row(n));
+    __m512 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        __m512i u[4];
+        __m512 ls[4], mw;
+        U::unpack(x + sb, u, ls, mw);
+        for (int c = 0; c < C; ++c) {
+            const int64_t cc = c0 + c;
+            const int8_t* q = a.q_row(cc) + sb * 256;
+            __m512 t = _mm512_setzero_ps();
+            for (int k = 0; k < 4; ++k) {
+                const __m512i p =
+                    _mm512_dpbusd_epi32(zero, u[k], _mm512_loadu_si512((const void*)(q + 64 * k)));
+                t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), ls[k], t);
+            }
+            const __m512 sx = U::kMin16 ? _mm512_loadu_ps(a.s16_row(cc) + sb * 16)
+                                        : _mm512_maskz_loadu_ps(0xFF, a.s32_row(cc) + sb * 8);
+            acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(a.d_row(cc)[sb]), acc[c]);
+            acc[c] = _mm512_fmadd_ps(mw, sx, acc[c]);
+        }
+    }
+    for (int c = 0; c < C; ++c) y[size_t(c0 + c) * ys + size_t(n)] = _mm512_reduce_add_ps(acc[c]);
+}
+
+// Rows in blocks of 16 so that a block's weights stay in L2 while every column tile of the
+// activations (up to 8 rows of K bytes, in L1) passes over them.
+template <template <class, int> class Tile, class U>
+void quant_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    for (int64_t nb = n0; nb < n1; nb += 16) {
+        const int64_t ne = std::min(n1, nb + 16);
+        for (int64_t c0 = 0; c0 < a.m; c0 += 8) {
+            const int64_t cn = std::min<int64_t>(8, a.m - c0);
+            for (int64_t n = nb; n < ne; ++n) {
+                switch (cn) {
+                    case 1:
+                        Tile<U, 1>(w, n, a, c0, y, ys);
+                        break;
+                    case 2:
+                        Tile<U, 2>(w, n, a, c0, y, ys);
+                        break;
+                    case 3:
+                        Tile<U, 3>(w, n, a, c0, y, ys);
+                        break;
+                    case 4:
+                        Tile<U, 4>(w, n, a, c0, y, ys);
+                        break;
+                    case 5:
+                        Tile<U, 5>(w, n, a, c0, y, ys);
+                        break;
+                    case 6:
+                        Tile<U, 6>(w, n, a, c0, y, ys);
+                        break;
+                    case 7:
+                        Tile<U, 7>(w, n, a, c0, y, ys);
+                        break;
+                    default:
+                        Tile<U, 8>(w, n, a, c0, y, ys);
+                        break;
+                }
+            }
+        }
+    }
+}
+
+template <class L, int C>
+struct LegacyTile {
+    LegacyTile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+        legacy_tile<L, C>(w, n, a, c0, y, ys);
+    }
+};
+template <class U, int C>
+struct KTile {
+    KTile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+        k_tile<U, C>(w, n, a, c0, y, ys);
+    }
+};
+
+// ---- float formats: R rows x C columns register tile -------------------------------------
+struct WF32 {
+    using T = float;
+    static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+struct WF16 {
+    using T = uint16_t;
+    static __m512 load(const uint16_t* p, __mmask16 m) {
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+    }
+};
+struct WBF16 {
+    using T = uint16_t;
+    static __m512 load(const uint16_t* p, __mmask16 m) {
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+    }
+};
+
+// Products of exactly representable bf16/f16 values: FMA in f32 equals ggml's conversion
+// to f32 followed by multiply-add, up to the summation order.
+template <class W, int R, int C>
+void float_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    const int64_t k = a.k;
+    const typename W::T* wr[R];
+    for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const typename W::T*>(w.row(n + r));
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < k; j += 16) {
+        const __mmask16 m = k - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k - j)) - 1);
+        __m512 xv[C];
+        for (int c = 0; c < C; ++c) xv[c] = _mm512_maskz_loadu_ps(m, a.f_row(c0 + c) + j);
+        for (int r = 0; r < R; ++r) {
+            const __m512 wv = W::load(wr[r] + j, m);
+            for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c)
+            y[size_t(c0 + c) * ys + size_t(n + r)] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+template <class W, int R>
+void float_cols(const Tensor& w, int64_t n, const ActRows& a, float* y, size_t ys) {
+    int64_t c0 = 0;
+    for (; c0 + 4 <= a.m; c0 += 4) float_tile<W, R, 4>(w, n, a, c0, y, ys);
+    switch (a.m - c0) {
+        case 1:
+            float_tile<W, R, 1>(w, n, a, c0, y, ys);
+            break;
+        case 2:
+            float_tile<W, R, 2>(w, n, a, c0, y, ys);
+            break;
+        case 3:
+            float_tile<W, R, 3>(w, n, a, c0, y, ys);
+            break;
+        default:
+            break;
+    }
+}
+
+template <class W>
+void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) float_cols<W, 4>(w, n, a, y, ys);
+    for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
+}
+
+KernelTable make_table() {
+    KernelTable t;
+    auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
+    set(DType::F32, float_matmul<WF32>);
+    set(DType::F16, float_matmul<WF16>);
+    set(DType::BF16, float_matmul<WBF16>);
+    set(DType::Q4_0, quant_matmul<LegacyTile, LQ4_0>);
+    set(DType::Q4_1, quant_matmul<LegacyTile, LQ4_1>);
+    set(DType::Q5_0, quant_matmul<LegacyTile, LQ5_0>);
+    set(DType::Q5_1, quant_matmul<LegacyTile, LQ5_1>);
+    set(DType::Q8_0, quant_matmul<LegacyTile, LQ8_0>);
+    set(DType::IQ4_NL, quant_matmul<LegacyTile, LIQ4_NL>);
+    set(DType::Q2_K, quant_matmul<KTile, KQ2>);
+    set(DType::Q3_K, quant_matmul<KTile, KQ3>);
+    set(DType::Q4_K, quant_matmul<KTile, KQ4>);
+    set(DType::Q5_K, quant_matmul<KTile, KQ5>);
+    set(DType::Q6_K, quant_matmul<KTile, KQ6>);
+    set(DType::IQ4_XS, quant_matmul<KTile, KIQ4_XS>);
+    return t;
+}
+
+}  // namespace
+
+const KernelTable& kernels_avx512() {
+    static const KernelTable t = make_table();
+    return t;
+}
+
+}  // namespace lcx::cpu

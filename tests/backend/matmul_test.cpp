@@ -1,0 +1,218 @@
+// Matrix products: the scalar reference against an independent definition (quant/'s
+// dequantizers and double-precision dot products), and every SIMD path against the
+// scalar reference, on odd shapes with tails, for every weight type.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/backend.h"
+#include "common/error.h"
+#include "quant/quant.h"
+
+namespace lcx {
+namespace {
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,   DType::Q4_1,
+                        DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,   DType::Q3_K,
+                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+
+bool is_k(DType t) {
+    return t == DType::Q2_K || t == DType::Q3_K || t == DType::Q4_K || t == DType::Q5_K ||
+           t == DType::Q6_K || t == DType::IQ4_XS;
+}
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+Tensor make_weight(DType t, int64_t k, int64_t n, uint32_t seed) {
+    auto f = random_floats(size_t(k * n), seed);
+    Tensor w = Tensor::zeros(t, {k, n});
+    if (t == DType::F32)
+        std::memcpy(w.data(), f.data(), f.size() * 4);
+    else
+        quantize_rows(t, f.data(), w.data(), n, k);
+    return w;
+}
+
+Tensor make_input(int64_t k, int64_t m, uint32_t seed) {
+    auto f = random_floats(size_t(k * m), seed, 2.0f);
+    Tensor x = Tensor::zeros(DType::F32, {k, m});
+    std::memcpy(x.data(), f.data(), f.size() * 4);
+    return x;
+}
+
+// The activation as the weight type's dot product sees it, via quant/ only.
+std::vector<float> act_as_seen(DType wt, const float* x, int64_t k) {
+    std::vector<float> out(static_cast<size_t>(k));
+    DType vt;
+    switch (wt) {
+        case DType::F32:
+            std::memcpy(out.data(), x, size_t(k) * 4);
+            return out;
+        case DType::F16:
+        case DType::BF16:
+            vt = wt;
+            break;
+        case DType::Q4_1:
+        case DType::Q5_1:
+            vt = DType::Q8_1;
+            break;
+        case DType::Q4_0:
+        case DType::Q5_0:
+        case DType::Q8_0:
+        case DType::IQ4_NL:
+            vt = DType::Q8_0;
+            break;
+        default:
+            vt = DType::Q8_K;
+            break;
+    }
+    std::vector<uint8_t> buf(row_bytes(vt, k));
+    quantize_row(vt, x, buf.data(), k);
+    dequantize_row(vt, buf.data(), out.data(), k);
+    return out;
+}
+
+struct Case {
+    int64_t k, n, m;
+};
+
+std::vector<Case> cases_for(DType t) {
+    if (is_k(t)) return {{256, 37, 1}, {512, 19, 5}, {768, 33, 11}};
+    // Legacy: K = 96 and 288 leave blocks after the last group of 8 (the kernels' tail).
+    return {{96, 21, 1}, {288, 37, 3}, {512, 19, 9}, {1024, 17, 2}};
+}
+
+// Σ|w x| over the row pair: the scale for summation-order tolerances.
+double abs_dot(const std::vector<float>& w, const std::vector<float>& x) {
+    double s = 0;
+    for (size_t i = 0; i < w.size(); ++i) s += std::fabs(double(w[i]) * double(x[i]));
+    return s;
+}
+
+TEST(Matmul, ReferenceMatchesIndependentDefinition) {
+    auto be = make_cpu_backend(1, {CpuPath::Scalar});
+    for (DType t : kTypes) {
+        for (const Case& c : cases_for(t)) {
+            Tensor w = make_weight(t, c.k, c.n, 1);
+            Tensor x = make_input(c.k, c.m, 2);
+            Tensor y = Tensor::zeros(DType::F32, {c.n, c.m});
+            be->matmul(w, x, y);
+            std::vector<float> wr(static_cast<size_t>(c.k));
+            for (int64_t mi = 0; mi < c.m; ++mi) {
+                auto xs = act_as_seen(t, x.data_as<float>() + mi * c.k, c.k);
+                for (int64_t ni = 0; ni < c.n; ++ni) {
+                    dequantize_row(t, w.row(ni), wr.data(), c.k);
+                    double want = 0;
+                    for (int64_t i = 0; i < c.k; ++i) want += double(wr[size_t(i)]) * xs[size_t(i)];
+                    // Same products in double; only the final rounding to float differs.
+                    const double tol = 1e-6 * abs_dot(wr, xs) + 1e-6;
+                    ASSERT_NEAR(y.data_as<float>()[mi * c.n + ni], want, tol)
+                        << dtype_name(t) << " k=" << c.k << " n=" << ni << " m=" << mi;
+                }
+            }
+        }
+    }
+}
+
+void compare_path(CpuPath path) {
+    if (!cpu_path_supported(path)) GTEST_SKIP() << cpu_path_name(path) << " not supported here";
+    auto ref = make_cpu_backend(1, {CpuPath::Scalar});
+    auto fast = make_cpu_backend(2, {path});
+    for (DType t : kTypes) {
+        for (const Case& c : cases_for(t)) {
+            Tensor w = make_weight(t, c.k, c.n, 3);
+            Tensor x = make_input(c.k, c.m, 4);
+            Tensor y0 = Tensor::zeros(DType::F32, {c.n, c.m});
+            Tensor y1 = Tensor::zeros(DType::F32, {c.n, c.m});
+            ref->matmul(w, x, y0);
+            fast->matmul(w, x, y1);
+            std::vector<float> wr(static_cast<size_t>(c.k));
+            for (int64_t mi = 0; mi < c.m; ++mi) {
+                auto xs = act_as_seen(t, x.data_as<float>() + mi * c.k, c.k);
+                for (int64_t ni = 0; ni < c.n; ++ni) {
+                    dequantize_row(t, w.row(ni), wr.data(), c.k);
+                    // The fast path sums in float in another order, and applies block scales
+                    // to integer sums instead of to each product: a few float roundings per
+                    // block on values bounded by Σ|w x|.
+                    const double tol = 2e-5 * abs_dot(wr, xs) + 1e-5;
+                    ASSERT_NEAR(y1.data_as<float>()[mi * c.n + ni],
+                                y0.data_as<float>()[mi * c.n + ni], tol)
+                        << cpu_path_name(path) << " " << dtype_name(t) << " k=" << c.k
+                        << " n=" << ni << " m=" << mi;
+                }
+            }
+        }
+    }
+}
+
+TEST(Matmul, Avx512MatchesReference) { compare_path(CpuPath::Avx512); }
+TEST(Matmul, Avx2MatchesReference) { compare_path(CpuPath::Avx2); }
+
+TEST(Matmul, BitIdenticalForAnyThreadCount) {
+    const CpuPath path = cpu_best_path();
+    for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::Q8_0}) {
+        Tensor w = make_weight(t, 512, 100, 5);
+        Tensor x = make_input(512, 3, 6);
+        std::vector<std::vector<float>> outs;
+        for (int nt : {1, 2, 3}) {
+            auto be = make_cpu_backend(nt, {path});
+            Tensor y = Tensor::zeros(DType::F32, {100, 3});
+            be->matmul(w, x, y);
+            outs.emplace_back(y.data_as<float>(), y.data_as<float>() + 300);
+        }
+        EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), 300 * 4)) << dtype_name(t);
+        EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[2].data(), 300 * 4)) << dtype_name(t);
+    }
+}
+
+TEST(Matmul, ManyEqualsSeparateProducts) {
+    auto be = make_cpu_backend(2);
+    Tensor x = make_input(256, 4, 7);
+    Tensor wq = make_weight(DType::Q4_K, 256, 40, 8);
+    Tensor wk = make_weight(DType::Q8_0, 256, 24, 9);
+    Tensor wv = make_weight(DType::Q4_K, 256, 24, 10);
+    Tensor a[3] = {Tensor::zeros(DType::F32, {40, 4}), Tensor::zeros(DType::F32, {24, 4}),
+                   Tensor::zeros(DType::F32, {24, 4})};
+    Tensor b[3] = {Tensor::zeros(DType::F32, {40, 4}), Tensor::zeros(DType::F32, {24, 4}),
+                   Tensor::zeros(DType::F32, {24, 4})};
+    const Tensor* ws[3] = {&wq, &wk, &wv};
+    MatmulTask tasks[3];
+    for (int i = 0; i < 3; ++i) {
+        be->matmul(*ws[i], x, a[i]);
+        tasks[i] = {ws[i], &b[i]};
+    }
+    be->matmul_many(x, tasks);
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(0, std::memcmp(a[i].data(), b[i].data(), a[i].n_bytes())) << i;
+}
+
+TEST(Matmul, ShapeAndTypeErrorsThrow) {
+    auto be = make_cpu_backend(1);
+    Tensor w = make_weight(DType::Q4_0, 64, 8, 1);
+    Tensor x = make_input(32, 2, 1);
+    Tensor y = Tensor::zeros(DType::F32, {8, 2});
+    EXPECT_THROW(be->matmul(w, x, y), Error);  // K mismatch
+    Tensor x2 = make_input(64, 2, 1);
+    Tensor ybad = Tensor::zeros(DType::F32, {7, 2});
+    EXPECT_THROW(be->matmul(w, x2, ybad), Error);
+    Tensor yf16 = Tensor::zeros(DType::F16, {8, 2});
+    EXPECT_THROW(be->matmul(w, x2, yf16), Error);
+    try {
+        be->matmul(w, x, y);
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("matmul"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("Q4_0[64,8]"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace lcx
