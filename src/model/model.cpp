@@ -50,13 +50,14 @@ Workspace Model::make_workspace(Backend& be, int64_t n_batch) const {
 
 void Model::forward(Backend& backend, const ForwardBatch& batch, KvTensors& kv,
                     Workspace& ws) const {
-    check(int64_t(batch.tokens.size()) <= ws.n_batch,
-          "batch of " + std::to_string(batch.tokens.size()) +
-              " tokens is larger than the context's batch size " + std::to_string(ws.n_batch));
+    if (!(int64_t(batch.tokens.size()) <= ws.n_batch))
+        throw Error("batch of " + std::to_string(batch.tokens.size()) +
+                    " tokens is larger than the context's batch size " +
+                    std::to_string(ws.n_batch));
     for (int32_t t : batch.tokens)
-        check(t >= 0 && t < hp_.n_vocab, "token id " + std::to_string(t) +
-                                             " is outside the vocabulary (" +
-                                             std::to_string(hp_.n_vocab) + " tokens)");
+        if (!(t >= 0 && t < hp_.n_vocab))
+            throw Error("token id " + std::to_string(t) + " is outside the vocabulary (" +
+                        std::to_string(hp_.n_vocab) + " tokens)");
     arch_->forward(backend, hp_, weights_, batch, kv, ws);
 }
 

@@ -20,18 +20,19 @@ Context::Context(std::shared_ptr<const Model> model, Backend& backend, const Con
 
 void Context::decode(const Batch& batch) {
     check(!batch.empty(), "decode: empty batch");
-    check(int64_t(batch.size()) <= kv_.n_free(),
-          "the context is full: " + std::to_string(batch.size()) + " tokens to evaluate but " +
-              std::to_string(kv_.n_free()) + " of " + std::to_string(kv_.n_ctx()) +
-              " cells free (raise -c; context shifting is not implemented)");
+    if (!(int64_t(batch.size()) <= kv_.n_free()))
+        throw Error("the context is full: " + std::to_string(batch.size()) +
+                    " tokens to evaluate but " + std::to_string(kv_.n_free()) + " of " +
+                    std::to_string(kv_.n_ctx()) +
+                    " cells free (raise -c; context shifting is not implemented)");
     const int64_t n_vocab = this->n_vocab();
     for (size_t i = 0; i < batch.size(); ++i) {
         const BatchEntry& e = batch[i];
-        check(e.token >= 0 && e.token < n_vocab, "token id " + std::to_string(e.token) +
-                                                     " is outside the vocabulary (" +
-                                                     std::to_string(n_vocab) + " tokens)");
-        check(e.seq >= 0, "negative sequence id " + std::to_string(e.seq));
-        check(e.pos >= 0, "negative position " + std::to_string(e.pos));
+        if (!(e.token >= 0 && e.token < n_vocab))
+            throw Error("token id " + std::to_string(e.token) + " is outside the vocabulary (" +
+                        std::to_string(n_vocab) + " tokens)");
+        if (!(e.seq >= 0)) throw Error("negative sequence id " + std::to_string(e.seq));
+        if (!(e.pos >= 0)) throw Error("negative position " + std::to_string(e.pos));
     }
     size_t n_outputs = 0;
     output_row_.assign(batch.size(), -1);
@@ -100,8 +101,8 @@ void Context::decode_chunk(const Batch& batch, size_t first, size_t count) {
 
 std::span<const float> Context::logits(int32_t i) const {
     const int64_t idx = i < 0 ? int64_t(last_batch_size_) + i : i;
-    check(idx >= 0 && idx < int64_t(last_batch_size_) && output_row_[size_t(idx)] >= 0,
-          "no logits for batch entry " + std::to_string(i));
+    if (!(idx >= 0 && idx < int64_t(last_batch_size_) && output_row_[size_t(idx)] >= 0))
+        throw Error("no logits for batch entry " + std::to_string(i));
     const size_t n_vocab = size_t(this->n_vocab());
     return {&logits_[size_t(output_row_[size_t(idx)]) * n_vocab], n_vocab};
 }

@@ -36,9 +36,10 @@ KvCache::KvCache(Backend& be, const HParams& hp, int64_t n_ctx, DType type_k, DT
 }
 
 int64_t KvCache::find_slot(int64_t n) const {
-    check(n <= n_free(), "the context is full: " + std::to_string(n) + " more tokens needed, " +
-                             std::to_string(n_free()) + " of " + std::to_string(n_ctx_) +
-                             " cells free (raise -c; context shifting is not implemented)");
+    if (n > n_free())
+        throw Error("the context is full: " + std::to_string(n) + " more tokens needed, " +
+                    std::to_string(n_free()) + " of " + std::to_string(n_ctx_) +
+                    " cells free (raise -c; context shifting is not implemented)");
     int64_t run = 0;
     for (int64_t c = 0; c < n_ctx_; ++c) {
         run = cell_pos_[size_t(c)] < 0 ? run + 1 : 0;
