@@ -1,14 +1,506 @@
-// AVX2 + FMA + F16C matrix products. Types without a kernel here use the reference.
+// AVX2 + FMA + F16C matrix products for every weight type.
+//
+// Same scheme as the AVX-512 kernels (see matmul_avx512.cpp) with 256-bit registers:
+// each group of 256 weights is unpacked once into a small L1-resident buffer (bytes,
+// per-lane scales, mins) and then multiplied against up to 8 activation rows. Byte
+// products use vpmaddubsw + vpmaddwd. vpmaddubsw saturates at 16 bits, so only weights
+// of at most 6 bits use the unsigned-offset trick; the signed formats (Q8_0, IQ4_NL,
+// IQ4_XS) use |q_x| x sign(w, q_x) instead (|q_x| <= 128 and |w| <= 127 cannot saturate).
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "backend/cpu/kernels.h"
+#include "common/fp16.h"
+#include "quant/blocks.h"
 
 namespace lcx::cpu {
 
 namespace {
 
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+
+// One unpacked group of 256 weights.
+struct Unp {
+    alignas(32) uint8_t u[256];  // unsigned weights (int8 for the signed formats)
+    alignas(32) float ls[64];    // scale of each 4-weight lane
+    alignas(32) float mw[16];    // min per 16 (kMin16) or per 32 weights
+};
+
+inline void set_lanes32(Unp& p, int k, float s) {
+    for (int i = 0; i < 8; ++i) p.ls[8 * k + i] = s;
+}
+
+inline void split_nibbles16(const uint8_t* qs, uint8_t* lo, uint8_t* hi) {
+    const __m128i v = _mm_loadu_si128((const __m128i*)qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    _mm_storeu_si128((__m128i*)lo, _mm_and_si128(v, m));
+    _mm_storeu_si128((__m128i*)hi, _mm_and_si128(_mm_srli_epi16(v, 4), m));
+}
+
+// ---- legacy formats: up to 8 blocks per group ---------------------------------------------
+struct AQ4_0 {
+    using B = BlockQ4_0;
+    static constexpr bool kSigned = false;
+    static void unpack(const B* x, int nb, Unp& p) {
+        for (int b = 0; b < nb; ++b) {
+            split_nibbles16(x[b].qs, p.u + 32 * b, p.u + 32 * b + 16);
+            const float d = h2f(x[b].d);
+            set_lanes32(p, b, d);
+            p.mw[b] = -8.0f * d;
+        }
+    }
+};
+struct AQ4_1 {
+    using B = BlockQ4_1;
+    static constexpr bool kSigned = false;
+    static void unpack(const B* x, int nb, Unp& p) {
+        for (int b = 0; b < nb; ++b) {
+            split_nibbles16(x[b].qs, p.u + 32 * b, p.u + 32 * b + 16);
+            set_lanes32(p, b, h2f(x[b].d));
+            p.mw[b] = h2f(x[b].m);
+        }
+    }
+};
+template <class B>
+inline void q5_bits(const B& x, uint8_t* u) {
+    split_nibbles16(x.qs, u, u + 16);
+    uint32_t qh;
+    std::memcpy(&qh, x.qh, 4);
+    for (int j = 0; j < 32; ++j) u[j] = uint8_t(u[j] | (((qh >> j) & 1) << 4));
+}
+struct AQ5_0 {
+    using B = BlockQ5_0;
+    static constexpr bool kSigned = false;
+    static void unpack(const B* x, int nb, Unp& p) {
+        for (int b = 0; b < nb; ++b) {
+            q5_bits(x[b], p.u + 32 * b);
+            const float d = h2f(x[b].d);
+            set_lanes32(p, b, d);
+            p.mw[b] = -16.0f * d;
+        }
+    }
+};
+struct AQ5_1 {
+    using B = BlockQ5_1;
+    static constexpr bool kSigned = false;
+    static void unpack(const B* x, int nb, Unp& p) {
+        for (int b = 0; b < nb; ++b) {
+            q5_bits(x[b], p.u + 32 * b);
+            set_lanes32(p, b, h2f(x[b].d));
+            p.mw[b] = h2f(x[b].m);
+        }
+    }
+};
+struct AQ8_0 {
+    using B = BlockQ8_0;
+    static constexpr bool kSigned = true;
+    static void unpack(const B* x, int nb, Unp& p) {
+        for (int b = 0; b < nb; ++b) {
+            std::memcpy(p.u + 32 * b, x[b].qs, 32);
+            set_lanes32(p, b, h2f(x[b].d));
+        }
+    }
+};
+inline void iq4_16(const uint8_t* qs, uint8_t* lo, uint8_t* hi) {
+    const __m128i tbl = _mm_loadu_si128((const __m128i*)kvalues_iq4nl);
+    const __m128i v = _mm_loadu_si128((const __m128i*)qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    _mm_storeu_si128((__m128i*)lo, _mm_shuffle_epi8(tbl, _mm_and_si128(v, m)));
+    _mm_storeu_si128((__m128i*)hi, _mm_shuffle_epi8(tbl, _mm_and_si128(_mm_srli_epi16(v, 4), m)));
+}
+struct AIQ4_NL {
+    using B = BlockIQ4_NL;
+    static constexpr bool kSigned = true;
+    static void unpack(const B* x, int nb, Unp& p) {
+        for (int b = 0; b < nb; ++b) {
+            iq4_16(x[b].qs, p.u + 32 * b, p.u + 32 * b + 16);
+            set_lanes32(p, b, h2f(x[b].d));
+        }
+    }
+};
+
+// ---- K formats: one super-block per group --------------------------------------------------
+inline void k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[4];
+    std::memcpy(u, s, 12);
+    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
+    const uint32_t t = u[1] & m1;
+    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
+    u[2] = t;
+    u[0] &= m1;
+    std::memcpy(sc, &u[0], 8);
+    std::memcpy(mn, &u[2], 8);
+}
+inline void set_lanes16(Unp& p, const float* s16) {
+    for (int l = 0; l < 64; ++l) p.ls[l] = s16[l / 4];
+}
+
+struct KQ4 {
+    using B = BlockQ4_K;
+    static constexpr bool kSigned = false, kMin16 = false;
+    static void unpack(const B* x, Unp& p) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x->scales, sc, mn);
+        const float d = h2f(x->d), dm = h2f(x->dmin);
+        const __m256i m = _mm256_set1_epi8(0x0F);
+        for (int j = 0; j < 4; ++j) {
+            const __m256i v = _mm256_loadu_si256((const __m256i*)(x->qs + 32 * j));
+            _mm256_store_si256((__m256i*)(p.u + 64 * j), _mm256_and_si256(v, m));
+            _mm256_store_si256((__m256i*)(p.u + 64 * j + 32),
+                               _mm256_and_si256(_mm256_srli_epi16(v, 4), m));
+        }
+        for (int k = 0; k < 8; ++k) {
+            set_lanes32(p, k, d * float(sc[k]));
+            p.mw[k] = -dm * float(mn[k]);
+        }
+    }
+};
+struct KQ5 {
+    using B = BlockQ5_K;
+    static constexpr bool kSigned = false, kMin16 = false;
+    static void unpack(const B* x, Unp& p) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x->scales, sc, mn);
+        const float d = h2f(x->d), dm = h2f(x->dmin);
+        for (int j = 0; j < 4; ++j)
+            for (int l = 0; l < 32; ++l) {
+                p.u[64 * j + l] =
+                    uint8_t((x->qs[32 * j + l] & 15) | (((x->qh[l] >> (2 * j)) & 1) << 4));
+                p.u[64 * j + 32 + l] =
+                    uint8_t((x->qs[32 * j + l] >> 4) | (((x->qh[l] >> (2 * j + 1)) & 1) << 4));
+            }
+        for (int k = 0; k < 8; ++k) {
+            set_lanes32(p, k, d * float(sc[k]));
+            p.mw[k] = -dm * float(mn[k]);
+        }
+    }
+};
+struct KQ6 {
+    using B = BlockQ6_K;
+    static constexpr bool kSigned = false, kMin16 = true;
+    static void unpack(const B* x, Unp& p) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(x->ql + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(x->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i*)(x->qh + 32 * h));
+            uint8_t* u = p.u + 128 * h;
+            _mm256_store_si256((__m256i*)(u + 0),
+                               _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3)));
+            _mm256_store_si256((__m256i*)(u + 32),
+                               _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3)));
+            _mm256_store_si256((__m256i*)(u + 64),
+                               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                               _mm256_and_si256(qh, m3)));
+            _mm256_store_si256((__m256i*)(u + 96),
+                               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3)));
+        }
+        const float d = h2f(x->d);
+        float s[16];
+        for (int g = 0; g < 16; ++g) {
+            s[g] = d * float(x->scales[g]);
+            p.mw[g] = -32.0f * s[g];
+        }
+        set_lanes16(p, s);
+    }
+};
+struct KQ3 {
+    using B = BlockQ3_K;
+    static constexpr bool kSigned = false, kMin16 = true;
+    static void unpack(const B* x, Unp& p) {
+        uint32_t a[4];
+        std::memcpy(a, x->scales, 12);
+        constexpr uint32_t m1 = 0x03030303, m2 = 0x0f0f0f0f;
+        const uint32_t t = a[2];
+        a[2] = ((a[0] >> 4) & m2) | (((t >> 4) & m1) << 4);
+        a[3] = ((a[1] >> 4) & m2) | (((t >> 6) & m1) << 4);
+        a[0] = (a[0] & m2) | (((t >> 0) & m1) << 4);
+        a[1] = (a[1] & m2) | (((t >> 2) & m1) << 4);
+        uint8_t sc[16];
+        std::memcpy(sc, a, 16);
+        const float d = h2f(x->d);
+        float s[16];
+        for (int g = 0; g < 16; ++g) {
+            s[g] = d * float(int(sc[g]) - 32);
+            p.mw[g] = -4.0f * s[g];
+        }
+        set_lanes16(p, s);
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    p.u[128 * h + 32 * j + l] =
+                        uint8_t(((x->qs[32 * h + l] >> (2 * j)) & 3) +
+                                ((x->hmask[l] & (1 << (4 * h + j))) ? 4 : 0));
+    }
+};
+struct KQ2 {
+    using B = BlockQ2_K;
+    static constexpr bool kSigned = false, kMin16 = true;
+    static void unpack(const B* x, Unp& p) {
+        const float d = h2f(x->d), dm = h2f(x->dmin);
+        float s[16];
+        for (int g = 0; g < 16; ++g) {
+            s[g] = d * float(x->scales[g] & 15);
+            p.mw[g] = -dm * float(x->scales[g] >> 4);
+        }
+        set_lanes16(p, s);
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    p.u[128 * h + 32 * j + l] = uint8_t((x->qs[32 * h + l] >> (2 * j)) & 3);
+    }
+};
+struct KIQ4_XS {
+    using B = BlockIQ4_XS;
+    static constexpr bool kSigned = true, kMin16 = false;
+    static void unpack(const B* x, Unp& p) {
+        const float d = h2f(x->d);
+        for (int ib = 0; ib < 8; ++ib) {
+            const int ls = ((x->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
+                           (((x->scales_h >> (2 * ib)) & 3) << 4);
+            set_lanes32(p, ib, d * float(ls - 32));
+            iq4_16(x->qs + 16 * ib, p.u + 32 * ib, p.u + 32 * ib + 16);
+        }
+    }
+};
+
+// 8 lanes of 4-byte dot products of 32 weights with 32 activation quants.
+template <bool kSigned>
+inline __m256i dot32(const uint8_t* u, const int8_t* q) {
+    const __m256i w = _mm256_load_si256((const __m256i*)u);
+    const __m256i x = _mm256_loadu_si256((const __m256i*)q);
+    __m256i p;
+    if constexpr (kSigned)
+        p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
+    else
+        p = _mm256_maddubs_epi16(w, x);
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+template <class L, int C>
+void legacy_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    using B = typename L::B;
+    const int64_t nb = a.k / 32;
+    const B* x = reinterpret_cast<const B*>(w.row(n));
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    Unp p;
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int cnt = int(std::min<int64_t>(8, nb - b0));
+        L::unpack(x + b0, cnt, p);
+        for (int c = 0; c < C; ++c) {
+            const int64_t cc = c0 + c;
+            const int8_t* q = a.q_row(cc) + b0 * 32;
+            const float* dx = a.d_row(cc) + b0;
+            __m256 t = acc[c];
+            for (int k = 0; k < cnt; ++k) {
+                const __m256 s =
+                    _mm256_mul_ps(_mm256_load_ps(p.ls + 8 * k), _mm256_broadcast_ss(dx + k));
+                t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32<L::kSigned>(p.u + 32 * k, q + 32 * k)),
+                                    s, t);
+            }
+            if constexpr (!L::kSigned) {
+                const float* sx = a.s32_row(cc) + b0;
+                if (cnt == 8) {
+                    t = _mm256_fmadd_ps(_mm256_load_ps(p.mw), _mm256_loadu_ps(sx), t);
+                } else {
+                    alignas(32) float tmp[8] = {};
+                    for (int k = 0; k < cnt; ++k) tmp[k] = p.mw[k] * sx[k];
+                    t = _mm256_add_ps(t, _mm256_load_ps(tmp));
+                }
+            }
+            acc[c] = t;
+        }
+    }
+    for (int c = 0; c < C; ++c) y[size_t(c0 + c) * ys + size_t(n)] = hsum(acc[c]);
+}
+
+template <class U, int C>
+void k_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    using B = typename U::B;
+    const int64_t nsb = a.k / 256;
+    const B* x = reinterpret_cast<const B*>(w.row(n));
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    Unp p;
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        U::unpack(x + sb, p);
+        for (int c = 0; c < C; ++c) {
+            const int64_t cc = c0 + c;
+            const int8_t* q = a.q_row(cc) + sb * 256;
+            __m256 t = _mm256_setzero_ps();
+            for (int k = 0; k < 8; ++k)
+                t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32<U::kSigned>(p.u + 32 * k, q + 32 * k)),
+                                    _mm256_load_ps(p.ls + 8 * k), t);
+            __m256 r = _mm256_fmadd_ps(t, _mm256_set1_ps(a.d_row(cc)[sb]), acc[c]);
+            if constexpr (!U::kSigned) {
+                if constexpr (U::kMin16) {
+                    const float* sx = a.s16_row(cc) + sb * 16;
+                    r = _mm256_fmadd_ps(_mm256_load_ps(p.mw), _mm256_loadu_ps(sx), r);
+                    r = _mm256_fmadd_ps(_mm256_load_ps(p.mw + 8), _mm256_loadu_ps(sx + 8), r);
+                } else {
+                    r = _mm256_fmadd_ps(_mm256_load_ps(p.mw),
+                                        _mm256_loadu_ps(a.s32_row(cc) + sb * 8), r);
+                }
+            }
+            acc[c] = r;
+        }
+    }
+    for (int c = 0; c < C; ++c) y[size_t(c0 + c) * ys + size_t(n)] = hsum(acc[c]);
+}
+
+template <class L, int C>
+struct LegacyTile {
+    LegacyTile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+        legacy_tile<L, C>(w, n, a, c0, y, ys);
+    }
+};
+template <class U, int C>
+struct KTile {
+    KTile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+        k_tile<U, C>(w, n, a, c0, y, ys);
+    }
+};
+
+template <template <class, int> class Tile, class U>
+void quant_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    for (int64_t nb = n0; nb < n1; nb += 16) {
+        const int64_t ne = std::min(n1, nb + 16);
+        for (int64_t c0 = 0; c0 < a.m; c0 += 8) {
+            const int64_t cn = std::min<int64_t>(8, a.m - c0);
+            for (int64_t n = nb; n < ne; ++n) {
+                switch (cn) {
+                    case 1:
+                        Tile<U, 1>(w, n, a, c0, y, ys);
+                        break;
+                    case 2:
+                        Tile<U, 2>(w, n, a, c0, y, ys);
+                        break;
+                    case 3:
+                        Tile<U, 3>(w, n, a, c0, y, ys);
+                        break;
+                    case 4:
+                        Tile<U, 4>(w, n, a, c0, y, ys);
+                        break;
+                    case 5:
+                        Tile<U, 5>(w, n, a, c0, y, ys);
+                        break;
+                    case 6:
+                        Tile<U, 6>(w, n, a, c0, y, ys);
+                        break;
+                    case 7:
+                        Tile<U, 7>(w, n, a, c0, y, ys);
+                        break;
+                    default:
+                        Tile<U, 8>(w, n, a, c0, y, ys);
+                        break;
+                }
+            }
+        }
+    }
+}
+
+// ---- float formats -------------------------------------------------------------------------
+struct WF32 {
+    using T = float;
+    static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+    static float one(const float* p) { return *p; }
+};
+struct WF16 {
+    using T = uint16_t;
+    static __m256 load(const uint16_t* p) {
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
+    }
+    static float one(const uint16_t* p) { return fp16_to_fp32(*p); }
+};
+struct WBF16 {
+    using T = uint16_t;
+    static __m256 load(const uint16_t* p) {
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p)), 16));
+    }
+    static float one(const uint16_t* p) { return bf16_to_fp32(*p); }
+};
+
+template <class W, int R, int C>
+void float_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    const int64_t k = a.k, k8 = k / 8 * 8;
+    const typename W::T* wr[R];
+    for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const typename W::T*>(w.row(n + r));
+    __m256 acc[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < k8; j += 8) {
+        __m256 xv[C];
+        for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(a.f_row(c0 + c) + j);
+        for (int r = 0; r < R; ++r) {
+            const __m256 wv = W::load(wr[r] + j);
+            for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) {
+            float s = hsum(acc[r][c]);
+            const float* xr = a.f_row(c0 + c);
+            for (int64_t j = k8; j < k; ++j) s += W::one(wr[r] + j) * xr[j];
+            y[size_t(c0 + c) * ys + size_t(n + r)] = s;
+        }
+}
+
+template <class W, int R>
+void float_cols(const Tensor& w, int64_t n, const ActRows& a, float* y, size_t ys) {
+    int64_t c0 = 0;
+    for (; c0 + 3 <= a.m; c0 += 3) float_tile<W, R, 3>(w, n, a, c0, y, ys);
+    switch (a.m - c0) {
+        case 1:
+            float_tile<W, R, 1>(w, n, a, c0, y, ys);
+            break;
+        case 2:
+            float_tile<W, R, 2>(w, n, a, c0, y, ys);
+            break;
+        default:
+            break;
+    }
+}
+
+template <class W>
+void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) float_cols<W, 4>(w, n, a, y, ys);
+    for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
+}
+
 KernelTable make_table() {
     KernelTable t;
+    auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
+    set(DType::F32, float_matmul<WF32>);
+    set(DType::F16, float_matmul<WF16>);
+    set(DType::BF16, float_matmul<WBF16>);
+    set(DType::Q4_0, quant_matmul<LegacyTile, AQ4_0>);
+    set(DType::Q4_1, quant_matmul<LegacyTile, AQ4_1>);
+    set(DType::Q5_0, quant_matmul<LegacyTile, AQ5_0>);
+    set(DType::Q5_1, quant_matmul<LegacyTile, AQ5_1>);
+    set(DType::Q8_0, quant_matmul<LegacyTile, AQ8_0>);
+    set(DType::IQ4_NL, quant_matmul<LegacyTile, AIQ4_NL>);
+    set(DType::Q2_K, quant_matmul<KTile, KQ2>);
+    set(DType::Q3_K, quant_matmul<KTile, KQ3>);
+    set(DType::Q4_K, quant_matmul<KTile, KQ4>);
+    set(DType::Q5_K, quant_matmul<KTile, KQ5>);
+    set(DType::Q6_K, quant_matmul<KTile, KQ6>);
+    set(DType::IQ4_XS, quant_matmul<KTile, KIQ4_XS>);
     return t;
 }
 
