@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -22,7 +23,14 @@ namespace {
 
 using Ids = std::vector<int32_t>;
 
-Vocab load(const std::filesystem::path& p) { return Vocab::from_gguf(gguf::GgufFile::open(p)); }
+// Loading a 50k-token vocabulary takes a while; each file is loaded once per run.
+const Vocab& load(const std::filesystem::path& p) {
+    static std::map<std::string, Vocab> cache;
+    auto it = cache.find(p.string());
+    if (it == cache.end())
+        it = cache.emplace(p.string(), Vocab::from_gguf(gguf::GgufFile::open(p))).first;
+    return it->second;
+}
 
 #define LOAD_VOCAB(var, rel)           \
     LCX_REQUIRE_DATA(var##_path, rel); \

@@ -5,6 +5,7 @@
 // them.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -62,6 +63,15 @@ std::string join_pieces(const Vocab& vocab, const std::vector<int32_t>& ids) {
     return s;
 }
 
+// Loading a 50k-token vocabulary takes a while; each file is loaded once per run.
+const Vocab& load_cached(const std::filesystem::path& p) {
+    static std::map<std::string, Vocab> cache;
+    auto it = cache.find(p.string());
+    if (it == cache.end())
+        it = cache.emplace(p.string(), Vocab::from_gguf(gguf::GgufFile::open(p))).first;
+    return it->second;
+}
+
 class VocabVectors : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(VocabVectors, MatchesLlamaCpp) {
@@ -69,7 +79,7 @@ TEST_P(VocabVectors, MatchesLlamaCpp) {
     LCX_REQUIRE_DATA(gguf_path, "vocab/ggml-vocab-" + name + ".gguf");
     LCX_REQUIRE_DATA(inp, "vocab/ggml-vocab-" + name + ".gguf.inp");
     LCX_REQUIRE_DATA(out, "vocab/ggml-vocab-" + name + ".gguf.out");
-    const Vocab vocab = Vocab::from_gguf(gguf::GgufFile::open(gguf_path));
+    const Vocab& vocab = load_cached(gguf_path);
     const auto cases = load_cases(inp, out);
     ASSERT_EQ(cases.size(), 46u);
     for (const Case& c : cases) {
@@ -89,7 +99,7 @@ TEST_P(VocabVectors, RoundTrip) {
     LCX_REQUIRE_DATA(gguf_path, "vocab/ggml-vocab-" + name + ".gguf");
     LCX_REQUIRE_DATA(inp, "vocab/ggml-vocab-" + name + ".gguf.inp");
     LCX_REQUIRE_DATA(out, "vocab/ggml-vocab-" + name + ".gguf.out");
-    const Vocab vocab = Vocab::from_gguf(gguf::GgufFile::open(gguf_path));
+    const Vocab& vocab = load_cached(gguf_path);
     for (const Case& c : load_cases(inp, out)) {
         const auto ids = vocab.tokenize(c.text, false, false);
         EXPECT_EQ(join_pieces(vocab, ids), c.text) << name << " pieces of '" << c.text << "'";
