@@ -1,0 +1,196 @@
+// Hyper-parameters, weight binding and its errors, and a forward pass whose logits can be
+// worked out by hand.
+#include "model/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "backend/backend.h"
+#include "common/error.h"
+#include "gguf/gguf_file.h"
+#include "gguf/gguf_writer.h"
+#include "test_support.h"
+
+namespace lcx {
+namespace {
+
+using gguf::Value;
+
+// A one-layer llama in memory: n_embd 8, 2 heads of 4, 1 KV head, FFN 16, vocab 10.
+// Weights are zero except the norms (1) and the token embedding (row i = e_i for i < 8).
+struct TinyLlama {
+    std::string arch = "llama";
+    bool with_output = false;
+    std::map<std::string, std::vector<int64_t>> shape_override;
+    std::vector<std::string> omit;
+    std::vector<std::pair<std::string, Value>> extra;
+
+    std::vector<uint8_t> bytes() const {
+        gguf::GgufWriter w;
+        w.add("general.architecture", Value{arch});
+        auto u32 = [](uint32_t x) { return Value{x}; };
+        w.add(arch + ".context_length", u32(64));
+        w.add(arch + ".embedding_length", u32(8));
+        w.add(arch + ".block_count", u32(1));
+        w.add(arch + ".feed_forward_length", u32(16));
+        w.add(arch + ".attention.head_count", u32(2));
+        w.add(arch + ".attention.head_count_kv", u32(1));
+        w.add(arch + ".attention.layer_norm_rms_epsilon", Value{1e-5f});
+        for (const auto& [k, v] : extra) w.add(k, v);
+        auto tensor = [&](const std::string& name, std::vector<int64_t> shape, float fill,
+                          bool identity = false) {
+            for (const auto& o : omit)
+                if (o == name) return;
+            if (auto it = shape_override.find(name); it != shape_override.end()) shape = it->second;
+            int64_t n = 1;
+            for (int64_t d : shape) n *= d;
+            std::vector<float> data(size_t(n), fill);
+            if (identity)
+                for (int64_t i = 0; i < shape[0] && i < shape[1]; ++i)
+                    data[size_t(i * shape[0] + i)] = 1.0f;
+            w.add_tensor(
+                name, DType::F32, shape,
+                {reinterpret_cast<const uint8_t*>(data.data()), data.size() * sizeof(float)});
+        };
+        tensor("token_embd.weight", {8, 10}, 0.0f, /*identity=*/true);
+        tensor("output_norm.weight", {8}, 1.0f);
+        if (with_output) tensor("output.weight", {8, 10}, 0.0f);
+        tensor("blk.0.attn_norm.weight", {8}, 1.0f);
+        tensor("blk.0.attn_q.weight", {8, 8}, 0.0f);
+        tensor("blk.0.attn_k.weight", {8, 4}, 0.0f);
+        tensor("blk.0.attn_v.weight", {8, 4}, 0.0f);
+        tensor("blk.0.attn_output.weight", {8, 8}, 0.0f);
+        tensor("blk.0.ffn_norm.weight", {8}, 1.0f);
+        tensor("blk.0.ffn_gate.weight", {8, 16}, 0.0f);
+        tensor("blk.0.ffn_up.weight", {8, 16}, 0.0f);
+        tensor("blk.0.ffn_down.weight", {16, 8}, 0.0f);
+        return w.to_bytes();
+    }
+    std::shared_ptr<const Model> load() const {
+        return Model::from_gguf(gguf::GgufFile::from_memory(bytes(), true, "tiny"));
+    }
+};
+
+std::string load_error(const TinyLlama& t) {
+    try {
+        t.load();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(Model, Stories260KHyperParameters) {
+    LCX_REQUIRE_DATA(path, "models/stories260K.gguf");
+    auto m = Model::load(path);
+    const HParams& hp = m->hparams();
+    // The values of the model card (shared/README.md).
+    EXPECT_EQ(hp.arch, "llama");
+    EXPECT_EQ(hp.n_embd, 64);
+    EXPECT_EQ(hp.n_layer, 5);
+    EXPECT_EQ(hp.n_head, 8);
+    EXPECT_EQ(hp.n_head_kv, 4);
+    EXPECT_EQ(hp.head_dim, 8);
+    EXPECT_EQ(hp.n_ff, 172);
+    EXPECT_EQ(hp.n_vocab, 512);
+    EXPECT_EQ(hp.n_ctx_train, 2048);
+    EXPECT_EQ(hp.n_rot, 8);
+    EXPECT_FLOAT_EQ(hp.norm_eps, 1e-5f);
+    EXPECT_FLOAT_EQ(hp.rope_freq_base, 10000.0f);
+    EXPECT_FLOAT_EQ(hp.rope_freq_scale, 1.0f);
+    EXPECT_EQ(hp.rope_mode, RopeMode::Normal);
+    EXPECT_FALSE(m->weights().tied_output);
+    EXPECT_EQ(m->weights().layers.size(), 5u);
+}
+
+TEST(Model, TiedEmbeddingsWhenOutputIsAbsent) {
+    TinyLlama t;
+    auto m = t.load();
+    EXPECT_TRUE(m->weights().tied_output);
+    EXPECT_EQ(m->weights().output.data(), m->weights().tok_embd.data());
+    t.with_output = true;
+    EXPECT_FALSE(t.load()->weights().tied_output);
+}
+
+TEST(Model, DefaultsAndOptionalKeys) {
+    TinyLlama t;
+    auto hp = t.load()->hparams();
+    EXPECT_EQ(hp.head_dim, 4);  // n_embd / n_head
+    EXPECT_EQ(hp.n_rot, 4);
+    EXPECT_EQ(hp.n_vocab, 10);
+    t.extra = {{"llama.rope.scaling.type", Value{std::string("linear")}},
+               {"llama.rope.scaling.factor", Value{4.0f}},
+               {"llama.rope.freq_base", Value{500000.0f}}};
+    hp = t.load()->hparams();
+    EXPECT_FLOAT_EQ(hp.rope_freq_scale, 0.25f);
+    EXPECT_FLOAT_EQ(hp.rope_freq_base, 500000.0f);
+}
+
+TEST(Model, ErrorsNameWhatIsWrong) {
+    TinyLlama unknown;
+    unknown.arch = "mamba";
+    const std::string e1 = load_error(unknown);
+    EXPECT_NE(e1.find("mamba"), std::string::npos) << e1;
+    EXPECT_NE(e1.find("llama"), std::string::npos) << e1;
+
+    TinyLlama missing;
+    missing.omit = {"blk.0.ffn_down.weight"};
+    const std::string e2 = load_error(missing);
+    EXPECT_NE(e2.find("blk.0.ffn_down.weight"), std::string::npos) << e2;
+
+    TinyLlama wrong;
+    wrong.shape_override["blk.0.attn_k.weight"] = {8, 8};
+    const std::string e3 = load_error(wrong);
+    EXPECT_NE(e3.find("blk.0.attn_k.weight"), std::string::npos) << e3;
+    EXPECT_NE(e3.find("[8, 4]"), std::string::npos) << e3;
+
+    TinyLlama bad_heads;
+    bad_heads.extra = {{"llama.attention.head_count_kv", Value{uint32_t(3)}}};
+    EXPECT_NE(load_error(bad_heads).find("head_count_kv"), std::string::npos);
+}
+
+TEST(Model, BlocksCrossingRowsAreRefused) {
+    LCX_REQUIRE_DATA(path, "models/tinyllamas-stories-260k-q8_0.gguf");
+    try {
+        Model::load(path);
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("ffn_down"), std::string::npos) << e.what();
+    }
+}
+
+// With zero attention and FFN weights the residual stream is the embedding e_i; the final
+// RMS norm scales it to e_i / sqrt(1/8 + eps), and the tied output gives that value at
+// token i and 0 elsewhere.
+TEST(Model, ForwardPassOfAnIdentityModel) {
+    auto m = TinyLlama{}.load();
+    auto be = make_cpu_backend(1);
+    Workspace ws = m->make_workspace(*be, 4);
+    KvTensors kv;
+    kv.k.push_back(be->alloc(DType::F32, {4, 1, 8}));
+    kv.v.push_back(be->alloc(DType::F32, {4, 1, 8}));
+    const std::vector<int32_t> tokens{3, 5, 9}, positions{0, 1, 2}, outputs{0, 1, 2};
+    const std::vector<int32_t> kv_pos{0, 1, 2, -1, -1, -1, -1, -1};
+    ForwardBatch fb;
+    fb.tokens = tokens;
+    fb.positions = positions;
+    fb.outputs = outputs;
+    fb.n_kv = 3;
+    fb.groups.push_back({0, 3, 0, kv_pos});
+    m->forward(*be, fb, kv, ws);
+    const float expect = 1.0f / std::sqrt(1.0f / 8.0f + 1e-5f);
+    for (int row = 0; row < 2; ++row) {
+        const float* l = reinterpret_cast<const float*>(ws.logits.row(row));
+        for (int j = 0; j < 10; ++j)
+            EXPECT_NEAR(l[j], j == tokens[size_t(row)] ? expect : 0.0f, 1e-4) << row << " " << j;
+    }
+    // Token 9 has a zero embedding row: the norm of zero is zero.
+    const float* l = reinterpret_cast<const float*>(ws.logits.row(2));
+    for (int j = 0; j < 10; ++j) EXPECT_NEAR(l[j], 0.0f, 1e-6);
+}
+
+}  // namespace
+}  // namespace lcx
