@@ -13,6 +13,7 @@
 // The per-type functions below do no checking: they expect whole blocks and finite input.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -82,9 +83,7 @@ void quantize_row_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n);
 // ggml's round-to-nearest for |x| < 2^22 via the 1.5 * 2^23 trick (ties to even); the
 // quantizers use exactly this so that their results match ggml's bit for bit.
 inline int nearest_int(float fval) {
-    const float val = fval + 12582912.f;
-    uint32_t i;
-    __builtin_memcpy(&i, &val, sizeof(i));
+    const uint32_t i = std::bit_cast<uint32_t>(fval + 12582912.f);
     return int(i & 0x007fffffu) - 0x00400000;
 }
 
