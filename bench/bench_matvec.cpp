@@ -1,0 +1,56 @@
+// Decode-shaped products (one token): GB/s of weights read and the fraction of the read
+// bandwidth measured in the same run. Threads: LCX_BENCH_THREADS (default 2).
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+
+#include "backend/backend.h"
+#include "bandwidth.h"
+
+namespace {
+
+int bench_threads() {
+    const char* e = std::getenv("LCX_BENCH_THREADS");
+    return e ? std::atoi(e) : 2;
+}
+
+void BM_Bandwidth(benchmark::State& state) {
+    double gbs = 0;
+    for (auto _ : state) gbs = lcx::bench::read_bandwidth_gbs(bench_threads());
+    state.counters["GB/s"] = gbs;
+}
+BENCHMARK(BM_Bandwidth)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Matvec(benchmark::State& state) {
+    const auto type = lcx::DType(state.range(0));
+    const int64_t n = state.range(1), k = state.range(2);
+    auto be = lcx::make_cpu_backend(bench_threads());
+    const lcx::Tensor w = lcx::bench::random_weight(type, k, n);
+    const lcx::Tensor x = lcx::bench::random_input(k, 1);
+    lcx::Tensor y = lcx::Tensor::zeros(lcx::DType::F32, {n, 1});
+    be->matmul(w, x, y);
+    for (auto _ : state) {
+        be->matmul(w, x, y);
+        benchmark::DoNotOptimize(y.data());
+    }
+    const double bytes = double(w.n_bytes());
+    state.SetLabel(std::string(lcx::dtype_name(type)) + " " + be->name());
+    state.counters["GB/s"] =
+        benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    // Fraction of the streaming-read bandwidth (measured first, in this same process).
+    const double bw = lcx::bench::read_bandwidth_gbs(bench_threads());
+    state.counters["of_bw"] = benchmark::Counter(bytes * 1e-9 / bw,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void args(benchmark::internal::Benchmark* b) {
+    for (lcx::DType t : lcx::bench::kBenchTypes) {
+        b->Args({int64_t(t), 4096, 4096});
+        b->Args({int64_t(t), 11008, 4096});
+    }
+}
+BENCHMARK(BM_Matvec)->Apply(args)->Unit(benchmark::kMicrosecond)->MinTime(0.3)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
