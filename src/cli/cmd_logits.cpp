@@ -1,5 +1,6 @@
 // `llama-cxx logits`: the top-K logits at every prompt position and an optional greedy
 // continuation, as JSON in the shape of llama.cpp's golden files.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,9 @@ struct LogitsArgs {
     int greedy = 0;
     bool json = false;
 };
+
+// Six decimals, as llama.cpp's golden files: float noise beyond that means nothing.
+double rounded(float x) { return std::round(double(x) * 1e6) / 1e6; }
 
 void run_logits(const LogitsArgs& a) {
     check(a.top > 0, "--top must be positive");
@@ -44,12 +48,13 @@ void run_logits(const LogitsArgs& a) {
         auto& top = j["top_logits"] = nlohmann::ordered_json::array();
         for (const auto& row : r.top) {
             auto jr = nlohmann::ordered_json::array();
-            for (const auto& [id, logit] : row) jr.push_back({id, logit});
+            for (const auto& [id, logit] : row) jr.push_back({id, rounded(logit)});
             top.push_back(jr);
         }
         if (a.greedy > 0) {
             j["greedy"] = r.greedy;
-            j["greedy_margins"] = r.greedy_margins;
+            auto& margins = j["greedy_margins"] = nlohmann::ordered_json::array();
+            for (float m : r.greedy_margins) margins.push_back(rounded(m));
             j["greedy_text"] = greedy_text;
         }
         std::printf("%s\n",
