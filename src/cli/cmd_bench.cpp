@@ -1,0 +1,469 @@
+// `llama-cxx bench -m MODEL [-p 512] [-n 128] [-t N] [-r 5] [--json] [--profile]`:
+// prompt processing (one batched decode of p tokens on an empty cache) and generation
+// (n single-token decodes) speed, as llama-bench measures them, next to the machine's
+// read bandwidth and the decode speed that bandwidth allows.
+//
+// --profile (or LCX_PROFILE=1) wraps the backend in a timer per operation, so the time of
+// a pass splits into matmuls by weight role, attention, norms, rope and the rest, without
+// touching the model or runtime code.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "common/bandwidth.h"
+#include "common/error.h"
+#include "gguf/gguf_file.h"
+#include "model/model.h"
+#include "runtime/batch.h"
+#include "runtime/context.h"
+
+extern "C" const unsigned char lcx_bundled_model_begin[];
+extern "C" const unsigned char lcx_bundled_model_end[];
+
+namespace lcx::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Resident set of this process in bytes (VmRSS), or 0 where /proc is unavailable.
+uint64_t resident_bytes() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    return 0;
+}
+
+// ---- per-operation profiling -----------------------------------------------------------
+
+struct OpStat {
+    double seconds = 0;
+    int64_t calls = 0;
+};
+
+// "blk.12.ffn_up.weight" -> "ffn_up"; the role of a weight regardless of its layer.
+std::string weight_role(const std::string& name) {
+    std::string s = name;
+    if (s.rfind("blk.", 0) == 0) {
+        const size_t dot = s.find('.', 4);
+        if (dot != std::string::npos) s = s.substr(dot + 1);
+    }
+    if (s.size() > 7 && s.ends_with(".weight")) s.resize(s.size() - 7);
+    return s.empty() ? "?" : s;
+}
+
+class ProfilingBackend final : public Backend {
+  public:
+    explicit ProfilingBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)) {}
+
+    void reset() { stats_.clear(); }
+    const std::map<std::string, OpStat>& stats() const { return stats_; }
+
+    std::string name() const override { return in_->name(); }
+    bool is_available() const override { return in_->is_available(); }
+    int n_threads() const override { return in_->n_threads(); }
+    using Backend::alloc;
+    Tensor alloc(DType type, std::span<const int64_t> shape) override {
+        return in_->alloc(type, shape);
+    }
+    void add(const Tensor& a, const Tensor& b, Tensor& out) override {
+        timed("add", [&] { in_->add(a, b, out); });
+    }
+    void mul(const Tensor& a, const Tensor& b, Tensor& out) override {
+        timed("mul", [&] { in_->mul(a, b, out); });
+    }
+    void scale(const Tensor& a, float s, Tensor& out) override {
+        timed("scale", [&] { in_->scale(a, s, out); });
+    }
+    void silu(const Tensor& a, Tensor& out) override {
+        timed("silu", [&] { in_->silu(a, out); });
+    }
+    void gelu(const Tensor& a, Tensor& out) override {
+        timed("gelu", [&] { in_->gelu(a, out); });
+    }
+    void softcap(const Tensor& a, float cap, Tensor& out) override {
+        timed("softcap", [&] { in_->softcap(a, cap, out); });
+    }
+    void swiglu(const Tensor& g, const Tensor& u, Tensor& out) override {
+        timed("swiglu", [&] { in_->swiglu(g, u, out); });
+    }
+    void geglu(const Tensor& g, const Tensor& u, Tensor& out) override {
+        timed("geglu", [&] { in_->geglu(g, u, out); });
+    }
+    void softmax(const Tensor& a, Tensor& out, float s, bool causal) override {
+        timed("softmax", [&] { in_->softmax(a, out, s, causal); });
+    }
+    void rms_norm(const Tensor& x, float eps, Tensor& out) override {
+        timed("rms_norm", [&] { in_->rms_norm(x, eps, out); });
+    }
+    void layer_norm(const Tensor& x, float eps, const Tensor* w, const Tensor* b,
+                    Tensor& out) override {
+        timed("layer_norm", [&] { in_->layer_norm(x, eps, w, b, out); });
+    }
+    void rope(const Tensor& x, std::span<const int32_t> pos, const RopeParams& p,
+              Tensor& out) override {
+        timed("rope", [&] { in_->rope(x, pos, p, out); });
+    }
+    void get_rows(const Tensor& w, std::span<const int32_t> ids, Tensor& out) override {
+        timed("get_rows", [&] { in_->get_rows(w, ids, out); });
+    }
+    void copy(const Tensor& src, Tensor& dst) override {
+        timed("copy", [&] { in_->copy(src, dst); });
+    }
+    void store_rows(const Tensor& src, Tensor& dst, int64_t first_row) override {
+        timed("store_rows (kv)", [&] { in_->store_rows(src, dst, first_row); });
+    }
+    void dequantize(const Tensor& w, Tensor& out) override {
+        timed("dequantize", [&] { in_->dequantize(w, out); });
+    }
+    void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
+        timed("matmul " + weight_role(w.name()), [&] { in_->matmul(w, x, y); });
+    }
+    void matmul_many(const Tensor& x, std::span<const MatmulTask> tasks) override {
+        std::string key = "matmul ";
+        for (size_t i = 0; i < tasks.size(); ++i)
+            key += (i ? "+" : "") + weight_role(tasks[i].w ? tasks[i].w->name() : "");
+        timed(key, [&] { in_->matmul_many(x, tasks); });
+    }
+    void attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                   std::span<const int32_t> positions, const AttentionParams& p, Tensor& out,
+                   std::span<const int32_t> kv_positions) override {
+        timed("attention", [&] { in_->attention(q, k, v, positions, p, out, kv_positions); });
+    }
+    void parallel(const std::function<void(int, int)>& fn) override {
+        timed("parallel (other)", [&] { in_->parallel(fn); });
+    }
+
+  private:
+    template <class F>
+    void timed(const std::string& key, F&& f) {
+        const auto t0 = Clock::now();
+        f();
+        OpStat& s = stats_[key];
+        s.seconds += seconds_since(t0);
+        s.calls++;
+    }
+
+    std::unique_ptr<Backend> in_;
+    std::map<std::string, OpStat> stats_;
+};
+
+// ---- the benchmark ---------------------------------------------------------------------
+
+struct BenchArgs {
+    std::string model_path;
+    int n_prompt = 512;
+    int n_gen = 128;
+    int threads = 0;
+    int reps = 5;
+    bool json = false;
+    bool profile = false;
+    double bandwidth_gbs = 0;  // > 0: skip the measurement (tests, repeated runs)
+};
+
+struct TestResult {
+    std::string test;  // "pp512", "tg128"
+    int n_prompt = 0, n_gen = 0;
+    std::vector<double> tokens_per_s;  // one per repetition
+    double mean = 0, sd = 0;
+    std::vector<std::pair<std::string, OpStat>> profile;  // sorted by time, per repetition
+};
+
+struct ModelFacts {
+    std::string file;
+    std::string desc;  // "llama 1.1B Q4_0"
+    std::string type;  // "Q4_0", "Q4_K_M", ...
+    uint64_t size_bytes = 0;
+    int64_t n_params = 0;
+    uint64_t bytes_per_token = 0;  // weight bytes a single-token decode reads
+};
+
+// llama.cpp's general.file_type ids (llama_ftype) for the mixes people bench.
+std::string ftype_name(int64_t ft) {
+    static const std::map<int64_t, const char*> kNames = {
+        {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
+        {8, "Q5_0"},    {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
+        {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
+        {18, "Q6_K"},   {21, "Q2_K_S"}, {25, "IQ4_NL"}, {30, "IQ4_XS"}, {32, "BF16"}};
+    const auto it = kNames.find(ft);
+    return it == kNames.end() ? "" : it->second;
+}
+
+std::string params_label(int64_t n) {
+    char buf[32];
+    if (n >= 1'000'000'000)
+        std::snprintf(buf, sizeof buf, "%.2f B", double(n) / 1e9);
+    else if (n >= 1'000'000)
+        std::snprintf(buf, sizeof buf, "%.2f M", double(n) / 1e6);
+    else
+        std::snprintf(buf, sizeof buf, "%.2f K", double(n) / 1e3);
+    return buf;
+}
+
+std::string size_label(uint64_t b) {
+    char buf[32];
+    if (b >= (uint64_t(1) << 30))
+        std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(1 << 30));
+    else
+        std::snprintf(buf, sizeof buf, "%.2f MiB", double(b) / double(1 << 20));
+    return buf;
+}
+
+ModelFacts describe(const Model& m, const std::string& file) {
+    ModelFacts f;
+    f.file = file;
+    const auto& gf = m.file();
+    std::map<DType, uint64_t> bytes_by_type;
+    for (const auto& t : gf.tensors()) {
+        f.size_bytes += t.n_bytes;
+        f.n_params += t.n_elements();
+        if (t.shape.size() >= 2) bytes_by_type[t.type] += t.n_bytes;
+        if (t.name == "token_embd.weight" && !m.weights().tied_output && !t.shape.empty() &&
+            t.shape.size() >= 2)
+            f.bytes_per_token += t.n_bytes / uint64_t(t.shape[1]);  // one row is looked up
+        else
+            f.bytes_per_token += t.n_bytes;
+    }
+    f.type = ftype_name(gf.get_int("general.file_type").value_or(-1));
+    if (f.type.empty()) {
+        DType best = DType::F32;
+        uint64_t most = 0;
+        for (const auto& [t, b] : bytes_by_type)
+            if (b > most) most = b, best = t;
+        f.type = std::string(dtype_name(best));
+    }
+    std::string label = params_label(f.n_params);
+    label.erase(std::remove(label.begin(), label.end(), ' '), label.end());
+    f.desc = m.hparams().arch + " " + label + " " + f.type;
+    return f;
+}
+
+void mean_sd(TestResult& r) {
+    const double n = double(r.tokens_per_s.size());
+    double s = 0;
+    for (double v : r.tokens_per_s) s += v;
+    r.mean = s / n;
+    double q = 0;
+    for (double v : r.tokens_per_s) q += (v - r.mean) * (v - r.mean);
+    r.sd = n > 1 ? std::sqrt(q / (n - 1)) : 0.0;
+}
+
+// One repetition; returns seconds. pp: one batch of n_prompt tokens; tg: n_gen
+// single-token decodes. Both start from an empty cache, as llama-bench's tests do.
+double run_once(Context& ctx, const std::vector<int32_t>& tokens, bool prompt) {
+    ctx.clear();
+    Batch batch;
+    const auto t0 = Clock::now();
+    if (prompt) {
+        batch.add_sequence(tokens, 0, 0);
+        ctx.decode(batch);
+    } else {
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            batch.clear();
+            batch.add(tokens[i], int32_t(i), 0, true);
+            ctx.decode(batch);
+        }
+    }
+    return seconds_since(t0);
+}
+
+void print_profile(const TestResult& r, double seconds_per_rep) {
+    std::fprintf(stderr, "\nprofile of %s (per repetition: %.2f ms; sum of ops %.1f%%)\n",
+                 r.test.c_str(), seconds_per_rep * 1e3, [&] {
+                     double s = 0;
+                     for (const auto& [k, v] : r.profile) s += v.seconds;
+                     return seconds_per_rep > 0 ? 100.0 * s / seconds_per_rep : 0.0;
+                 }());
+    std::fprintf(stderr, "| %-36s | %8s | %10s | %6s |\n", "op", "calls", "ms", "%");
+    std::fprintf(stderr, "| %-36s | %8s | %10s | %6s |\n", "---", "---:", "---:", "---:");
+    for (const auto& [k, v] : r.profile)
+        std::fprintf(stderr, "| %-36s | %8lld | %10.3f | %5.1f%% |\n", k.c_str(),
+                     static_cast<long long>(v.calls), v.seconds * 1e3,
+                     seconds_per_rep > 0 ? 100.0 * v.seconds / seconds_per_rep : 0.0);
+}
+
+void run_bench(const BenchArgs& a) {
+    check(a.n_prompt >= 0 && a.n_gen >= 0 && a.n_prompt + a.n_gen > 0,
+          "-p and -n must not be negative, and one of them positive");
+    check(a.reps >= 1, "-r must be at least 1");
+    const bool profile = a.profile || [] {
+        const char* e = std::getenv("LCX_PROFILE");
+        return e && *e && std::string(e) != "0";
+    }();
+
+    std::unique_ptr<Backend> cpu = make_cpu_backend(a.threads);
+    const int threads = cpu->n_threads();
+    // Before the model is loaded, so that its 1 GiB buffer is gone again by the time the
+    // resident set is read.
+    const double bw = a.bandwidth_gbs > 0 ? a.bandwidth_gbs : measure_read_bandwidth_gbs(threads);
+
+    const auto t_load = Clock::now();
+    std::shared_ptr<const Model> model;
+    std::string file;
+    if (a.model_path.empty()) {
+        const std::span<const uint8_t> bytes(
+            lcx_bundled_model_begin, size_t(lcx_bundled_model_end - lcx_bundled_model_begin));
+        model = Model::from_gguf(
+            gguf::GgufFile::from_memory(bytes, /*copy=*/false, "bundled stories260K"));
+        file = "stories260K (bundled)";
+    } else {
+        model = Model::load(a.model_path);
+        file = std::filesystem::path(a.model_path).filename().string();
+    }
+    ProfilingBackend* prof = nullptr;
+    std::unique_ptr<Backend> backend;
+    if (profile) {
+        auto p = std::make_unique<ProfilingBackend>(std::move(cpu));
+        prof = p.get();
+        backend = std::move(p);
+    } else {
+        backend = std::move(cpu);
+    }
+    ContextParams cp;
+    cp.n_ctx = std::max<int64_t>(a.n_prompt + a.n_gen, 1);
+    cp.n_batch = std::max(a.n_prompt, 1);
+    Context ctx(model, *backend, cp);
+    const double load_s = seconds_since(t_load);
+    const uint64_t rss_load = resident_bytes();
+
+    const ModelFacts facts = describe(*model, file);
+    const uint64_t kv_bytes = ctx.kv_cache().n_bytes();
+    const double bound_tps =
+        double(bw) * 1e9 / double(std::max<uint64_t>(facts.bytes_per_token, 1));
+
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<int32_t> dist(0, int32_t(model->hparams().n_vocab - 1));
+    std::vector<TestResult> results;
+    for (int kind = 0; kind < 2; ++kind) {
+        const bool prompt = kind == 0;
+        const int n = prompt ? a.n_prompt : a.n_gen;
+        if (n == 0) continue;
+        std::vector<int32_t> tokens(static_cast<size_t>(n));
+        for (auto& t : tokens) t = dist(rng);
+        TestResult r;
+        r.test = (prompt ? "pp" : "tg") + std::to_string(n);
+        r.n_prompt = prompt ? n : 0;
+        r.n_gen = prompt ? 0 : n;
+        run_once(ctx, tokens, prompt);  // warm-up: page in the weights, settle the caches
+        if (prof) prof->reset();
+        double total = 0;
+        for (int i = 0; i < a.reps; ++i) {
+            const double s = run_once(ctx, tokens, prompt);
+            total += s;
+            r.tokens_per_s.push_back(double(n) / s);
+        }
+        mean_sd(r);
+        if (prof) {
+            for (const auto& [k, v] : prof->stats())
+                r.profile.push_back({k, {v.seconds / a.reps, v.calls / a.reps}});
+            std::sort(r.profile.begin(), r.profile.end(), [](const auto& x, const auto& y) {
+                return x.second.seconds > y.second.seconds;
+            });
+            print_profile(r, total / a.reps);
+        }
+        results.push_back(std::move(r));
+    }
+    const uint64_t rss_run = resident_bytes();
+
+    if (a.json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& r : results) {
+            nlohmann::json o;
+            o["model"] = facts.file;
+            o["model_desc"] = facts.desc;
+            o["type"] = facts.type;
+            o["size_bytes"] = facts.size_bytes;
+            o["n_params"] = facts.n_params;
+            o["backend"] = backend->name();
+            o["threads"] = threads;
+            o["test"] = r.test;
+            o["n_prompt"] = r.n_prompt;
+            o["n_gen"] = r.n_gen;
+            o["repetitions"] = a.reps;
+            o["tokens_per_s"] = r.mean;
+            o["stddev"] = r.sd;
+            o["samples_tokens_per_s"] = r.tokens_per_s;
+            o["bandwidth_gbs"] = bw;
+            o["bytes_per_token"] = facts.bytes_per_token;
+            if (r.n_gen > 0) {
+                o["bound_tokens_per_s"] = bound_tps;
+                o["bound_fraction"] = r.mean / bound_tps;
+            }
+            o["load_s"] = load_s;
+            o["rss_after_load_bytes"] = rss_load;
+            o["rss_after_run_bytes"] = rss_run;
+            o["kv_cache_bytes"] = kv_bytes;
+            if (!r.profile.empty()) {
+                nlohmann::json p = nlohmann::json::object();
+                for (const auto& [k, v] : r.profile)
+                    p[k] = {{"ms_per_rep", v.seconds * 1e3}, {"calls_per_rep", v.calls}};
+                o["profile"] = p;
+            }
+            arr.push_back(o);
+        }
+        std::printf("%s\n", arr.dump(2).c_str());
+        return;
+    }
+
+    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %6s | %18s | %12s |\n", "model", "size",
+                "params", "backend", "threads", "test", "t/s", "of bw bound");
+    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %6s | %18s | %12s |\n", "---",
+                "---:", "---:", "---", "---:", "---:", "---:", "---:");
+    for (const auto& r : results) {
+        char tps[48], frac[32] = "";
+        std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean, r.sd);
+        if (r.n_gen > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100.0 * r.mean / bound_tps);
+        std::printf("| %-24s | %10s | %9s | %-22s | %7d | %6s | %18s | %12s |\n",
+                    facts.desc.c_str(), size_label(facts.size_bytes).c_str(),
+                    params_label(facts.n_params).c_str(), backend->name().c_str(), threads,
+                    r.test.c_str(), tps, frac);
+    }
+    std::printf(
+        "\nread bandwidth %.1f GB/s (%d threads); decode reads %.1f MiB of weights per token: "
+        "bound %.1f t/s\n",
+        bw, threads, double(facts.bytes_per_token) / (1 << 20), bound_tps);
+    std::printf(
+        "load %.3f s; RSS after load %.1f MiB, after the run %.1f MiB (weights %.1f MiB + KV "
+        "cache %.1f MiB = %.1f MiB)\n",
+        load_s, double(rss_load) / (1 << 20), double(rss_run) / (1 << 20),
+        double(facts.size_bytes) / (1 << 20), double(kv_bytes) / (1 << 20),
+        double(facts.size_bytes + kv_bytes) / (1 << 20));
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+    auto args = std::make_shared<BenchArgs>();
+    auto* cmd = app.add_subcommand(
+        "bench", "Prompt and generation speed, as llama-bench (without -m: the bundled model)");
+    cmd->add_option("-m,--model", args->model_path, "GGUF model file")->check(CLI::ExistingFile);
+    cmd->add_option("-p,--n-prompt", args->n_prompt, "prompt tokens, 0 = skip (default: 512)");
+    cmd->add_option("-n,--n-gen", args->n_gen, "generated tokens, 0 = skip (default: 128)");
+    cmd->add_option("-t,--threads", args->threads, "threads (default: all cores)");
+    cmd->add_option("-r,--repetitions", args->reps, "repetitions of each test (default: 5)");
+    cmd->add_flag("--json", args->json, "print a JSON array, one object per test");
+    cmd->add_flag("--profile", args->profile,
+                  "time every backend operation (also LCX_PROFILE=1); the breakdown goes to "
+                  "stderr");
+    cmd->add_option("--bandwidth", args->bandwidth_gbs,
+                    "read bandwidth in GB/s to use instead of measuring it");
+    cmd->callback([args] { run_bench(*args); });
+}
+
+}  // namespace lcx::cli
