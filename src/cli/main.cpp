@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
     lcx::cli::add_logits_command(app);
     lcx::cli::add_perplexity_command(app);
     lcx::cli::add_quantize_command(app);
+    lcx::cli::add_make_model_command(app);
+    lcx::cli::add_bench_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
