@@ -135,7 +135,10 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenLogits, testing::ValuesIn(kCases), case_n
 TEST(GoldenGenerate, GreedySamplingFollowsGolden) {
     for (const auto& [golden_rel, model_rel, tol] :
          {std::tuple{"golden/stories260K.p1.json", "models/stories260K.gguf", 0.03f},
-          std::tuple{"golden/stories260K.p2.json", "models/stories260K.gguf", 0.03f}}) {
+          std::tuple{"golden/stories260K.p2.json", "models/stories260K.gguf", 0.03f},
+          std::tuple{"golden/zoo-F32.json", "models/zoo/zoo-F32.gguf", 0.005f},
+          std::tuple{"golden/llama-2-tiny-random.json", "models/llama-2-tiny-random.gguf",
+                     0.001f}}) {
         auto golden_path = test::find_data(golden_rel);
         auto model_path = test::find_data(model_rel);
         if (!golden_path || !model_path)
@@ -160,7 +163,7 @@ TEST(GoldenGenerate, GreedySamplingFollowsGolden) {
         ASSERT_GE(r.tokens.size(), std::min(n, r.tokens.size()));
         for (size_t i = 0; i < n && i < r.tokens.size(); ++i)
             ASSERT_EQ(r.tokens[i], greedy[i]) << golden_rel << " step " << i;
-        EXPECT_GT(n, 0u);
+        EXPECT_GT(n, 0u) << golden_rel;
     }
 }
 
@@ -220,6 +223,41 @@ TEST(GoldenPerplexity, MatchesLlamaPerplexity) {
         ++checked;
     }
     if (checked == 0) GTEST_SKIP() << "none of perplexity.json's models found";
+}
+
+}  // namespace
+}  // namespace lcx
+
+namespace lcx {
+namespace {
+
+// The other KV cache types against the same golden file (made with an f16 cache): f32
+// keys/values differ from f16 ones by f16 rounding only; q8_0 adds 8-bit quantization.
+TEST(GoldenKvCacheTypes, F32AndQ8_0CachesStayClose) {
+    LCX_REQUIRE_DATA(golden_path, "golden/zoo-F32.json");
+    LCX_REQUIRE_DATA(model_path, "models/zoo/zoo-F32.gguf");
+    const json g = read_json(golden_path);
+    const auto prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
+    auto model = Model::load(model_path);
+    for (const auto& [type, tol] : {std::pair{DType::F32, 0.01f}, std::pair{DType::Q8_0, 0.05f}}) {
+        ContextParams cp;
+        cp.n_ctx = 64;
+        cp.type_k = cp.type_v = type;
+        Context ctx(model, backend(), cp);
+        const PromptLogits ours = compute_prompt_logits(ctx, prompt, 8, 0);
+        float worst = 0.0f;
+        for (size_t pos = 0; pos < prompt.size(); ++pos) {
+            std::map<int32_t, float> mine(ours.top[pos].begin(), ours.top[pos].end());
+            for (const auto& e : g["top_logits"][pos]) {
+                auto it = mine.find(e[0].get<int32_t>());
+                if (it != mine.end())
+                    worst = std::max(worst, std::fabs(it->second - e[1].get<float>()));
+            }
+        }
+        EXPECT_LT(worst, tol) << dtype_name(type);
+        std::printf("cache %s: worst top-8 logit difference %.5f\n",
+                    std::string(dtype_name(type)).c_str(), worst);
+    }
 }
 
 }  // namespace
