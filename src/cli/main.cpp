@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     lcx::cli::add_logits_command(app);
     lcx::cli::add_perplexity_command(app);
     lcx::cli::add_quantize_command(app);
+    lcx::cli::add_serve_command(app);
     lcx::cli::add_make_model_command(app);
     lcx::cli::add_bench_command(app);
     try {
