@@ -39,8 +39,8 @@ void BM_Matvec(benchmark::State& state) {
         benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
     // Fraction of the streaming-read bandwidth (measured first, in this same process).
     const double bw = lcx::bench::read_bandwidth_gbs(bench_threads());
-    state.counters["of_bw"] = benchmark::Counter(bytes * 1e-9 / bw,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["of_bw"] =
+        benchmark::Counter(bytes * 1e-9 / bw, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void args(benchmark::internal::Benchmark* b) {
