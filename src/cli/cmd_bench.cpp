@@ -175,6 +175,7 @@ struct BenchArgs {
     bool json = false;
     bool profile = false;
     double bandwidth_gbs = 0;  // > 0: skip the measurement (tests, repeated runs)
+    int bandwidth_mib = 1024;  // buffer of the measurement; must dwarf the L3 cache
 };
 
 struct TestResult {
@@ -302,6 +303,8 @@ void run_bench(const BenchArgs& a) {
     check(a.n_prompt >= 0 && a.n_gen >= 0 && a.n_prompt + a.n_gen > 0,
           "-p and -n must not be negative, and one of them positive");
     check(a.reps >= 1, "-r must be at least 1");
+    check(a.bandwidth_mib >= 1 && a.bandwidth_mib <= 65536,
+          "--bandwidth-mib must be in [1, 65536]");
     const bool profile = a.profile || [] {
         const char* e = std::getenv("LCX_PROFILE");
         return e && *e && std::string(e) != "0";
@@ -311,7 +314,9 @@ void run_bench(const BenchArgs& a) {
     const int threads = cpu->n_threads();
     // Before the model is loaded, so that its 1 GiB buffer is gone again by the time the
     // resident set is read.
-    const double bw = a.bandwidth_gbs > 0 ? a.bandwidth_gbs : measure_read_bandwidth_gbs(threads);
+    const double bw = a.bandwidth_gbs > 0
+                          ? a.bandwidth_gbs
+                          : measure_read_bandwidth_gbs(threads, size_t(a.bandwidth_mib) << 20);
 
     const auto t_load = Clock::now();
     std::shared_ptr<const Model> model;
@@ -463,6 +468,8 @@ void add_bench_command(CLI::App& app) {
                   "stderr");
     cmd->add_option("--bandwidth", args->bandwidth_gbs,
                     "read bandwidth in GB/s to use instead of measuring it");
+    cmd->add_option("--bandwidth-mib", args->bandwidth_mib,
+                    "buffer size of the bandwidth measurement in MiB (default: 1024)");
     cmd->callback([args] { run_bench(*args); });
 }
 

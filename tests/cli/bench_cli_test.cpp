@@ -1,0 +1,107 @@
+// `llama-cxx bench` and `llama-cxx make-model` end to end: the JSON report has one object
+// per test with the documented keys and sane (positive, finite) values. Speed itself is
+// never asserted.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "test_support.h"
+
+namespace lcx {
+namespace {
+
+struct RunResult {
+    int status = -1;
+    std::string out;
+};
+
+RunResult run(const std::string& args) {
+    const std::string cmd = test::binary_path() + " " + args + " 2>/dev/null";
+    RunResult r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
+    const int st = ::pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+void expect_positive(const nlohmann::json& o, const char* key) {
+    ASSERT_TRUE(o.contains(key)) << key;
+    ASSERT_TRUE(o[key].is_number()) << key;
+    const double v = o[key].get<double>();
+    EXPECT_TRUE(std::isfinite(v) && v > 0) << key << " = " << v;
+}
+
+void check_report(const std::string& json_text, const std::string& model) {
+    const auto j = nlohmann::json::parse(json_text);
+    ASSERT_TRUE(j.is_array());
+    ASSERT_EQ(j.size(), 2u);
+    EXPECT_EQ(j[0]["test"], "pp8");
+    EXPECT_EQ(j[1]["test"], "tg4");
+    for (const auto& o : j) {
+        EXPECT_EQ(o["model"], model);
+        EXPECT_TRUE(o["type"].is_string() && !o["type"].get<std::string>().empty());
+        EXPECT_EQ(o["threads"], 2);
+        expect_positive(o, "tokens_per_s");
+        ASSERT_TRUE(o["stddev"].is_number());
+        EXPECT_GE(o["stddev"].get<double>(), 0.0);
+        expect_positive(o, "bandwidth_gbs");
+        expect_positive(o, "bytes_per_token");
+        expect_positive(o, "rss_after_run_bytes");
+        EXPECT_GE(o["load_s"].get<double>(), 0.0);
+    }
+    EXPECT_FALSE(j[0].contains("bound_fraction"));
+    expect_positive(j[1], "bound_fraction");
+    // tg's fraction is its speed over the bound the bandwidth and bytes per token give.
+    EXPECT_NEAR(j[1]["bound_fraction"].get<double>(),
+                j[1]["tokens_per_s"].get<double>() * j[1]["bytes_per_token"].get<double>() /
+                    (j[1]["bandwidth_gbs"].get<double>() * 1e9),
+                1e-9);
+}
+
+TEST(CliBench, JsonReportOnTheBundledModel) {
+    const auto r = run("bench -p 8 -n 4 -r 1 -t 2 --json --bandwidth-mib 64");
+    ASSERT_EQ(r.status, 0) << r.out;
+    check_report(r.out, "stories260K (bundled)");
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j[0]["type"], "F32");
+    // stories260K (untied): every tensor but one embedding row is read per token.
+    EXPECT_LT(j[1]["bytes_per_token"].get<uint64_t>(), j[1]["size_bytes"].get<uint64_t>());
+}
+
+TEST(CliBench, MakeModelThenBench) {
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("lcx_bench_cli_" + std::to_string(::getpid()) + ".gguf");
+    const auto made = run("make-model --shape tiny --type F16 -o " + path.string());
+    ASSERT_EQ(made.status, 0);
+    const auto r =
+        run("bench -m " + path.string() + " -p 8 -n 4 -r 2 -t 2 --json --bandwidth 10 --profile");
+    std::filesystem::remove(path);
+    ASSERT_EQ(r.status, 0) << r.out;
+    check_report(r.out, path.filename().string());
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j[0]["type"], "F16");
+    EXPECT_EQ(j[0]["bandwidth_gbs"], 10.0);
+    EXPECT_EQ(j[1]["samples_tokens_per_s"].size(), 2u);
+    // The profile splits the pass by operation; the FFN matmul is always there.
+    ASSERT_TRUE(j[1].contains("profile"));
+    EXPECT_TRUE(j[1]["profile"].contains("matmul ffn_down"));
+}
+
+TEST(CliBench, BadArgumentsFailCleanly) {
+    EXPECT_EQ(run("bench -p 0 -n 0").status, 1);
+    EXPECT_EQ(run("bench -r 0").status, 1);
+    EXPECT_NE(run("make-model --shape nonsense -o /dev/null").status, 0);
+    EXPECT_NE(run("make-model --shape tiny --type Q4_0 -o /dev/null").status, 0);
+}
+
+}  // namespace
+}  // namespace lcx
