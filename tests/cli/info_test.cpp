@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "gguf/gguf_writer.h"
 #include "test_support.h"
 
 namespace {
@@ -162,6 +163,36 @@ TEST(Info, VocabOnlyFile) {
     const auto* tokens = find_by(j["metadata"], "key", "tokenizer.ggml.tokens");
     ASSERT_NE(tokens, nullptr);
     EXPECT_EQ((*tokens)["length"], 50257);
+}
+
+TEST(Info, LongStringsAndArraysAreSummarised) {
+    // A file made here with a 5000-byte chat template and a 1000-item array: the text
+    // output must shorten both and say how long they really are.
+    lcx::gguf::GgufWriter w;
+    w.add("general.architecture", lcx::gguf::Value{std::string("llama")});
+    w.add("tokenizer.chat_template", lcx::gguf::Value{std::string(5000, 'x')});
+    lcx::gguf::Array arr{lcx::gguf::ValueType::UINT16, {}};
+    for (int i = 0; i < 1000; ++i) arr.items.push_back(lcx::gguf::Value{uint16_t(i)});
+    w.add("test.numbers", lcx::gguf::Value{arr});
+    const auto path = std::filesystem::temp_directory_path() / "lcx_info_long.gguf";
+    w.write(path);
+    InfoRun r = run_info("'" + path.string() + "'");
+    const auto j = info_json(path);
+    std::filesystem::remove(path);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("(5000 bytes)"), std::string::npos);
+    EXPECT_EQ(r.out.find(std::string(200, 'x')), std::string::npos);  // not printed whole
+    EXPECT_NE(r.out.find("arr[u16,1000]"), std::string::npos);
+    EXPECT_NE(r.out.find("[0, 1, 2, 3, 4, 5, 6, 7, ...]"), std::string::npos);
+    EXPECT_LT(r.out.size(), 4000u);
+    const auto* tmpl = find_by(j["metadata"], "key", "tokenizer.chat_template");
+    ASSERT_NE(tmpl, nullptr);
+    EXPECT_EQ((*tmpl)["length"], 5000);
+    EXPECT_EQ((*tmpl)["truncated"], true);
+    const auto* nums = find_by(j["metadata"], "key", "test.numbers");
+    ASSERT_NE(nums, nullptr);
+    EXPECT_EQ((*nums)["elem_type"], "u16");
+    EXPECT_EQ((*nums)["length"], 1000);
 }
 
 TEST(Info, NotAGgufFile) {
