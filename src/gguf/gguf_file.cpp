@@ -78,8 +78,13 @@ class Reader {
     void set_v1(bool v1) { v1_ = v1; }
     bool v1() const { return v1_; }
 
+    // What is being read ("key 'x'", "tensor 'y'"), named in every message, also from the
+    // low-level reads that do not know it themselves.
+    void set_context(std::string context) { context_ = std::move(context); }
+
     [[noreturn]] void fail(size_t at, const std::string& what) const {
-        throw Error(name_ + ": " + what + " (at byte offset " + std::to_string(at) + ")");
+        const std::string ctx = context_.empty() ? "" : context_ + ": ";
+        throw Error(name_ + ": " + ctx + what + " (at byte offset " + std::to_string(at) + ")");
     }
 
     void need(size_t n, const char* what) const {
@@ -141,15 +146,14 @@ class Reader {
         return 1;
     }
 
-    ValueType read_type(const std::string& key) {
+    ValueType read_type() {
         const size_t at = pos_;
         const uint32_t t = read<uint32_t>("value type");
-        if (t > uint32_t(ValueType::FLOAT64))
-            fail(at, "key '" + key + "': unknown value type " + std::to_string(t));
+        if (t > uint32_t(ValueType::FLOAT64)) fail(at, "unknown value type " + std::to_string(t));
         return ValueType(t);
     }
 
-    Value read_value(ValueType t, const std::string& key, int depth) {
+    Value read_value(ValueType t, int depth) {
         switch (t) {
             case ValueType::UINT8:
                 return Value{read<uint8_t>("u8 value")};
@@ -168,9 +172,7 @@ class Reader {
             case ValueType::BOOL: {
                 const size_t at = pos_;
                 const uint8_t b = read<uint8_t>("bool value");
-                if (b > 1)
-                    fail(at, "key '" + key + "': bool value " + std::to_string(b) +
-                                 " is neither 0 nor 1");
+                if (b > 1) fail(at, "bool value " + std::to_string(b) + " is neither 0 nor 1");
                 return Value{b != 0};
             }
             case ValueType::STRING:
@@ -184,25 +186,24 @@ class Reader {
             case ValueType::ARRAY: {
                 const size_t at = pos_;
                 if (depth >= kMaxArrayDepth)
-                    fail(at, "key '" + key + "': arrays nested more than " +
-                                 std::to_string(kMaxArrayDepth) + " deep");
+                    fail(at, "arrays nested more than " + std::to_string(kMaxArrayDepth) + " deep");
                 Array arr;
-                arr.elem_type = read_type(key);
+                arr.elem_type = read_type();
                 const size_t count_at = pos_;
                 const uint64_t n = read_count("array length");
                 const size_t min = min_size(arr.elem_type);
                 if (n > remaining() / min)
-                    fail(count_at, "key '" + key + "': array of " + std::to_string(n) + " " +
+                    fail(count_at, "array of " + std::to_string(n) + " " +
                                        std::string(value_type_name(arr.elem_type)) +
                                        " cannot fit in the " + std::to_string(remaining()) +
                                        " bytes left in the file");
                 arr.items.reserve(size_t(n));
                 for (uint64_t i = 0; i < n; ++i)
-                    arr.items.push_back(read_value(arr.elem_type, key, depth + 1));
+                    arr.items.push_back(read_value(arr.elem_type, depth + 1));
                 return Value{std::move(arr)};
             }
         }
-        fail(pos_, "key '" + key + "': unknown value type");
+        fail(pos_, "unknown value type");
     }
 
     void align(uint64_t alignment) {
@@ -224,6 +225,7 @@ class Reader {
     bool v1_ = false;
     bool padded_past_end_ = false;
     std::string name_;
+    std::string context_;
 };
 
 std::string shape_string(const std::vector<int64_t>& shape) {
@@ -242,8 +244,8 @@ void parse(Parsed& st, const uint8_t* data, size_t size) {
     if (magic != kMagic) {
         char m[5] = {};
         std::memcpy(m, &magic, 4);
-        for (char& c : m)
-            if (c && (c < 0x20 || c > 0x7e)) c = '?';
+        for (int i = 0; i < 4; ++i)
+            if (m[i] < 0x20 || m[i] > 0x7e) m[i] = '?';
         r.fail(0, std::string("not a GGUF file: magic is '") + m + "', expected 'GGUF'");
     }
     const uint32_t version = r.read<uint32_t>("version");
@@ -274,14 +276,18 @@ void parse(Parsed& st, const uint8_t* data, size_t size) {
     size_t alignment_at = 0;
     for (uint64_t i = 0; i < n_kv; ++i) {
         const size_t at = r.pos();
+        r.set_context("metadata entry " + std::to_string(i));
         std::string key = r.read_string("metadata key");
+        r.set_context("");
         if (st.key_index.count(key)) r.fail(at, "duplicate metadata key '" + key + "'");
+        r.set_context("key '" + key + "'");
         if (key == "general.alignment") alignment_at = at;
-        const ValueType t = r.read_type(key);
-        Value v = r.read_value(t, key, 0);
+        const ValueType t = r.read_type();
+        Value v = r.read_value(t, 0);
         st.key_index.emplace(key, st.metadata.size());
         st.metadata.push_back(KeyValue{std::move(key), std::move(v)});
     }
+    r.set_context("");
 
     if (auto it = st.key_index.find("general.alignment"); it != st.key_index.end()) {
         const Value& v = st.metadata[it->second].value;
@@ -303,27 +309,29 @@ void parse(Parsed& st, const uint8_t* data, size_t size) {
     for (uint64_t i = 0; i < n_tensors; ++i) {
         const size_t at = r.pos();
         TensorInfo ti;
+        r.set_context("tensor info " + std::to_string(i));
         ti.name = r.read_string("tensor name");
+        r.set_context("");
         if (st.tensor_index.count(ti.name)) r.fail(at, "duplicate tensor name '" + ti.name + "'");
-        const std::string where = "tensor '" + ti.name + "'";
+        r.set_context("tensor '" + ti.name + "'");
         const size_t dims_at = r.pos();
         const uint32_t n_dims = r.read<uint32_t>("tensor dimension count");
         if (n_dims > uint32_t(kMaxDims))
-            r.fail(dims_at, where + " has " + std::to_string(n_dims) +
-                                " dimensions; at most 4 are supported");
+            r.fail(dims_at,
+                   "has " + std::to_string(n_dims) + " dimensions; at most 4 are supported");
         for (uint32_t d = 0; d < n_dims; ++d) {
             const size_t d_at = r.pos();
             // v1 stored dimensions as u32.
             const uint64_t ne = r.v1() ? uint64_t(r.read<uint32_t>("tensor dimension"))
                                        : r.read<uint64_t>("tensor dimension");
             if (ne > uint64_t(INT64_MAX))
-                r.fail(d_at, where + ": dimension " + std::to_string(d) + " is too large");
+                r.fail(d_at, "dimension " + std::to_string(d) + " is too large");
             ti.shape.push_back(int64_t(ne));
         }
         const size_t type_at = r.pos();
         const uint32_t type_id = r.read<uint32_t>("tensor type");
         const auto tr = dtype_traits(type_id);
-        if (!tr) r.fail(type_at, where + " has unknown type id " + std::to_string(type_id));
+        if (!tr) r.fail(type_at, "unknown type id " + std::to_string(type_id));
         ti.type = tr->type;
         const size_t off_at = r.pos();
         ti.offset = r.read<uint64_t>("tensor data offset");
@@ -331,26 +339,25 @@ void parse(Parsed& st, const uint8_t* data, size_t size) {
         int64_t n = 1;
         for (int64_t d : ti.shape)
             if (__builtin_mul_overflow(n, d, &n))
-                r.fail(dims_at,
-                       where + ": element count of shape " + shape_string(ti.shape) + " overflows");
+                r.fail(dims_at, "element count of shape " + shape_string(ti.shape) + " overflows");
         const int64_t row = ti.shape.empty() ? 1 : ti.shape[0];
         if (row % tr->block_size != 0)
-            r.fail(dims_at, where + ": row length " + std::to_string(row) +
-                                " is not a multiple of the " + std::string(tr->name) +
-                                " block size " + std::to_string(tr->block_size) + " (shape " +
+            r.fail(dims_at, "row length " + std::to_string(row) + " is not a multiple of the " +
+                                std::string(tr->name) + " block size " +
+                                std::to_string(tr->block_size) + " (shape " +
                                 shape_string(ti.shape) + ")");
         uint64_t bytes = 0;
         if (__builtin_mul_overflow(uint64_t(n / tr->block_size), uint64_t(tr->block_bytes), &bytes))
-            r.fail(dims_at,
-                   where + ": byte size of shape " + shape_string(ti.shape) + " overflows");
+            r.fail(dims_at, "byte size of shape " + shape_string(ti.shape) + " overflows");
         ti.n_bytes = bytes;
         if (ti.offset % st.alignment != 0)
-            r.fail(off_at, where + ": data offset " + std::to_string(ti.offset) +
+            r.fail(off_at, "data offset " + std::to_string(ti.offset) +
                                " is not a multiple of the alignment " +
                                std::to_string(st.alignment));
         st.tensor_index.emplace(ti.name, st.tensors.size());
         st.tensors.push_back(std::move(ti));
     }
+    r.set_context("");
 
     r.align(st.alignment);
     st.data_offset = r.pos();
@@ -358,10 +365,11 @@ void parse(Parsed& st, const uint8_t* data, size_t size) {
 
     for (const TensorInfo& ti : st.tensors) {
         if (ti.offset > data_size || ti.n_bytes > data_size - ti.offset)
-            throw Error(st.path + ": tensor '" + ti.name + "' data [" +
-                        std::to_string(st.data_offset + ti.offset) + ", " +
-                        std::to_string(st.data_offset + ti.offset + ti.n_bytes) +
-                        ") lies outside the file of " + std::to_string(size) + " bytes");
+            throw Error(st.path + ": tensor '" + ti.name + "': " + std::to_string(ti.n_bytes) +
+                        " bytes of data at data offset " + std::to_string(ti.offset) +
+                        " lie outside the file (" + std::to_string(data_size) +
+                        " bytes of tensor data from byte offset " + std::to_string(st.data_offset) +
+                        ")");
     }
     // Overlap check on tensors sorted by offset; empty tensors overlap nothing.
     std::vector<const TensorInfo*> by_offset;

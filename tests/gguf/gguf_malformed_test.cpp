@@ -131,6 +131,20 @@ TEST(GgufMalformed, EveryTruncation) {
     }
 }
 
+TEST(GgufMalformed, TruncationNamesKeyOrTensor) {
+    const Bytes f = base_file();
+    // Cut inside the u32 value of key.bbb (after the key and its type).
+    const size_t in_u32 = find_string(f, "key.bbb") + 7 + 4 + 2;
+    EXPECT_ERROR(Bytes(f.begin(), f.begin() + long(in_u32)), "truncated", "key 'key.bbb'",
+                 "u32 value", ("offset " + std::to_string(in_u32 - 2)).c_str());
+    // Cut inside the items of key.arr: refused from the count, naming the key.
+    const size_t in_arr = find_string(f, "key.arr") + 7 + 4 + 4 + 8 + 6;
+    EXPECT_ERROR(Bytes(f.begin(), f.begin() + long(in_arr)), "key 'key.arr'", "cannot fit");
+    // Cut inside the dimensions of tensor.bbb.
+    const size_t in_dims = tensor_fields(f, "tensor.bbb", 2).dims + 12;
+    EXPECT_ERROR(Bytes(f.begin(), f.begin() + long(in_dims)), "truncated", "tensor 'tensor.bbb'");
+}
+
 TEST(GgufMalformed, CountsLargerThanFile) {
     Bytes f = base_file();
     poke<uint64_t>(f, 8, uint64_t(1) << 60);  // tensor count
