@@ -86,9 +86,11 @@ struct Case {
 };
 
 std::vector<Case> cases_for(DType t) {
-    if (is_k(t)) return {{256, 37, 1}, {512, 19, 5}, {768, 33, 11}};
-    // Legacy: K = 96 and 288 leave blocks after the last group of 8 (the kernels' tail).
-    return {{96, 21, 1}, {288, 37, 3}, {512, 19, 9}, {1024, 17, 2}};
+    // M = 1 and 2 take the decode kernels, larger M the tiled ones.
+    if (is_k(t)) return {{256, 37, 1}, {512, 19, 5}, {768, 33, 11}, {1280, 9, 2}};
+    // Legacy: K = 96 and 288 leave blocks after the last group of 8 (the kernels' tail);
+    // K = 800 is 16 + 8 + 1 blocks (every loop of the decode kernels).
+    return {{96, 21, 1}, {288, 37, 3}, {512, 19, 9}, {1024, 17, 2}, {800, 13, 1}};
 }
 
 // Σ|w x| over the row pair: the scale for summation-order tolerances.

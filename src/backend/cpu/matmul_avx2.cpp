@@ -19,7 +19,8 @@ namespace lcx::cpu {
 
 namespace {
 
-inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+// F16C conversion: exact, as fp16_to_fp32.
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // One unpacked group of 256 weights.
 struct Unp {
@@ -375,6 +376,229 @@ struct KTile {
     }
 };
 
+// ---- decode-shaped products (few activation rows): direct dot products ------------------
+// With one or two activation rows there is nothing to amortize an unpacked buffer over, so
+// these kernels read each weight block once straight into registers. Integer block sums
+// of 8 blocks are reduced into one vector (one lane per block) and scaled together, and
+// the block scales of 8 legacy blocks are fetched with one gather.
+
+// Lane b of the result = sum of the 8 int32 lanes of v[b].
+inline __m256i reduce8(const __m256i v[8]) {
+    const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// The fp16 scales (first field) of 8 consecutive blocks of `stride` bytes, as floats.
+inline __m256 block_scales8(const void* first, int stride) {
+    const __m256i idx =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+    const __m256i g = _mm256_i32gather_epi32((const int*)first, idx, 1);
+    const __m256i p = _mm256_shuffle_epi8(
+        g, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8,
+                            9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1));
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(p, 0x08)));
+}
+
+inline __m256i q4_0_block(const uint8_t* qs) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
+    return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+                            _mm256_set1_epi8(0x0F));
+}
+
+struct VQ4_0 {
+    using B = BlockQ4_0;
+    static __m256i dot(const B& x, const int8_t* q) {
+        return _mm256_madd_epi16(
+            _mm256_maddubs_epi16(q4_0_block(x.qs), _mm256_loadu_si256((const __m256i*)q)),
+            _mm256_set1_epi16(1));
+    }
+    // d_w * (d_x * isum - 8 * s_x)
+    static __m256 finish(__m256 dw, __m256 isum, __m256 dx, __m256 sx) {
+        return _mm256_mul_ps(dw,
+                             _mm256_fmadd_ps(dx, isum, _mm256_mul_ps(_mm256_set1_ps(-8.0f), sx)));
+    }
+    static float finish1(float dw, int isum, float dx, float sx) {
+        return dw * (dx * float(isum) - 8.0f * sx);
+    }
+};
+struct VQ8_0 {
+    using B = BlockQ8_0;
+    static __m256i dot(const B& x, const int8_t* q) {
+        const __m256i w = _mm256_loadu_si256((const __m256i*)x.qs);
+        const __m256i a = _mm256_loadu_si256((const __m256i*)q);
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)),
+                                 _mm256_set1_epi16(1));
+    }
+    static __m256 finish(__m256 dw, __m256 isum, __m256 dx, __m256) {
+        return _mm256_mul_ps(dw, _mm256_mul_ps(dx, isum));
+    }
+    static float finish1(float dw, int isum, float dx, float) { return dw * (dx * float(isum)); }
+};
+
+template <class V>
+float legacy_vec_row(const typename V::B* x, const ActRows& a, int64_t c) {
+    const int64_t nb = a.k / 32;
+    const int8_t* q = a.q_row(c);
+    const float* dx = a.d_row(c);
+    const float* sx = a.s32_row(c);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b0 = 0;
+    for (; b0 + 16 <= nb; b0 += 16) {
+        __m256i s[8];
+        for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + b], q + 32 * (b0 + b));
+        acc0 = _mm256_add_ps(
+            acc0, V::finish(block_scales8(x + b0, sizeof(x[0])), _mm256_cvtepi32_ps(reduce8(s)),
+                            _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
+        for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + 8 + b], q + 32 * (b0 + 8 + b));
+        acc1 = _mm256_add_ps(
+            acc1, V::finish(block_scales8(x + b0 + 8, sizeof(x[0])), _mm256_cvtepi32_ps(reduce8(s)),
+                            _mm256_loadu_ps(dx + b0 + 8), _mm256_loadu_ps(sx + b0 + 8)));
+    }
+    for (; b0 + 8 <= nb; b0 += 8) {
+        __m256i s[8];
+        for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + b], q + 32 * (b0 + b));
+        acc0 = _mm256_add_ps(
+            acc0, V::finish(block_scales8(x + b0, sizeof(x[0])), _mm256_cvtepi32_ps(reduce8(s)),
+                            _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
+    }
+    float r = hsum(_mm256_add_ps(acc0, acc1));
+    for (; b0 < nb; ++b0)
+        r += V::finish1(h2f(x[b0].d), hsum_i32(V::dot(x[b0], q + 32 * b0)), dx[b0], sx[b0]);
+    return r;
+}
+
+template <class V>
+void legacy_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    for (int64_t c = 0; c < a.m; ++c)
+        for (int64_t n = n0; n < n1; ++n)
+            y[size_t(c) * ys + size_t(n)] =
+                legacy_vec_row<V>(reinterpret_cast<const typename V::B*>(w.row(n)), a, c);
+}
+
+// Q4_K: per super-block, the integer sum over 8 sub-blocks of scale_j * (u . q) is exact in
+// int32; the mins use the activation's per-32 sums.
+float q4k_vec_row(const BlockQ4_K* x, const ActRows& a, int64_t c) {
+    const int64_t nsb = a.k / 256;
+    const int8_t* q = a.q_row(c);
+    const float* dxs = a.d_row(c);
+    const float* sx = a.s32_row(c);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[sb].scales, sc, mn);
+        uint64_t sc64, mn64;
+        std::memcpy(&sc64, sc, 8);
+        std::memcpy(&mn64, mn, 8);
+        const __m256i sc16 =
+            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc64))));
+        const int8_t* qb = q + sb * 256;
+        __m256i sum = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
+            const __m256i lo = _mm256_and_si256(v, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i plo =
+                _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i*)(qb + 64 * j)));
+            const __m256i phi =
+                _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i*)(qb + 64 * j + 32)));
+            const __m256i slo =
+                _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * j))));
+            const __m256i shi = _mm256_shuffle_epi8(
+                sc16, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * j + 1))));
+            sum = _mm256_add_epi32(
+                sum, _mm256_add_epi32(_mm256_madd_epi16(plo, slo), _mm256_madd_epi16(phi, shi)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[sb].d) * dxs[sb]), _mm256_cvtepi32_ps(sum), acc);
+        const __m256 mnf =
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(mn64))));
+        accm = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(x[sb].dmin)), mnf),
+                               _mm256_loadu_ps(sx + sb * 8), accm);
+    }
+    return hsum(_mm256_sub_ps(acc, accm));
+}
+
+// Q6_K: 6-bit unsigned quants (offset 32 folded into the per-16 activation sums), signed
+// 8-bit scales per 16 applied in int32.
+float q6k_vec_row(const BlockQ6_K* x, const ActRows& a, int64_t c) {
+    const int64_t nsb = a.k / 256;
+    const int8_t* q = a.q_row(c);
+    const float* dxs = a.d_row(c);
+    const float* sx = a.s16_row(c);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        const BlockQ6_K& b = x[sb];
+        const __m128i sc8 = _mm_loadu_si128((const __m128i*)b.scales);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        const int8_t* qb = q + sb * 256;
+        __m256i sum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
+            __m256i u[4];
+            u[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
+            u[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
+            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                   _mm256_and_si256(qh, m3));
+            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+            // Scales of sub-blocks 8h+2j (low lane) and 8h+2j+1 (high lane).
+            const __m256i sh = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
+                                 : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+            for (int j = 0; j < 4; ++j) {
+                const __m256i p = _mm256_maddubs_epi16(
+                    u[j], _mm256_loadu_si256((const __m256i*)(qb + 128 * h + 32 * j)));
+                const int lo = 4 * j, hi = 4 * j + 2;
+                const __m256i s = _mm256_shuffle_epi8(
+                    sh, _mm256_setr_epi8(lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1,
+                                         lo, lo + 1, lo, lo + 1, lo, lo + 1, hi, hi + 1, hi, hi + 1,
+                                         hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1,
+                                         hi, hi + 1));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+            }
+        }
+        const float d = h2f(b.d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dxs[sb]), _mm256_cvtepi32_ps(sum), acc);
+        const __m256 s0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8));
+        const __m256 s1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)));
+        const __m256 dd = _mm256_set1_ps(32.0f * d);
+        accm = _mm256_fmadd_ps(_mm256_mul_ps(dd, s0), _mm256_loadu_ps(sx + sb * 16), accm);
+        accm = _mm256_fmadd_ps(_mm256_mul_ps(dd, s1), _mm256_loadu_ps(sx + sb * 16 + 8), accm);
+    }
+    return hsum(_mm256_sub_ps(acc, accm));
+}
+
+template <class B, float (*Row)(const B*, const ActRows&, int64_t)>
+void k_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    for (int64_t c = 0; c < a.m; ++c)
+        for (int64_t n = n0; n < n1; ++n)
+            y[size_t(c) * ys + size_t(n)] = Row(reinterpret_cast<const B*>(w.row(n)), a, c);
+}
+
+// Up to kVecMaxM activation rows use the direct kernel, more the unpacked tiles.
+constexpr int64_t kVecMaxM = 2;
+template <MatmulFn Vec, MatmulFn Tiled>
+void vec_or_tiled(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    if (a.m <= kVecMaxM)
+        Vec(w, n0, n1, a, y, ys);
+    else
+        Tiled(w, n0, n1, a, y, ys);
+}
+
 template <template <class, int> class Tile, class U>
 void quant_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     for (int64_t nb = n0; nb < n1; nb += 16) {
@@ -489,17 +713,17 @@ KernelTable make_table() {
     set(DType::F32, float_matmul<WF32>);
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
-    set(DType::Q4_0, quant_matmul<LegacyTile, AQ4_0>);
+    set(DType::Q4_0, vec_or_tiled<legacy_vec<VQ4_0>, quant_matmul<LegacyTile, AQ4_0>>);
     set(DType::Q4_1, quant_matmul<LegacyTile, AQ4_1>);
     set(DType::Q5_0, quant_matmul<LegacyTile, AQ5_0>);
     set(DType::Q5_1, quant_matmul<LegacyTile, AQ5_1>);
-    set(DType::Q8_0, quant_matmul<LegacyTile, AQ8_0>);
+    set(DType::Q8_0, vec_or_tiled<legacy_vec<VQ8_0>, quant_matmul<LegacyTile, AQ8_0>>);
     set(DType::IQ4_NL, quant_matmul<LegacyTile, AIQ4_NL>);
     set(DType::Q2_K, quant_matmul<KTile, KQ2>);
     set(DType::Q3_K, quant_matmul<KTile, KQ3>);
-    set(DType::Q4_K, quant_matmul<KTile, KQ4>);
+    set(DType::Q4_K, vec_or_tiled<k_vec<BlockQ4_K, q4k_vec_row>, quant_matmul<KTile, KQ4>>);
     set(DType::Q5_K, quant_matmul<KTile, KQ5>);
-    set(DType::Q6_K, quant_matmul<KTile, KQ6>);
+    set(DType::Q6_K, vec_or_tiled<k_vec<BlockQ6_K, q6k_vec_row>, quant_matmul<KTile, KQ6>>);
     set(DType::IQ4_XS, quant_matmul<KTile, KIQ4_XS>);
     return t;
 }
