@@ -23,6 +23,10 @@ constexpr int kMaxDims = 4;
 // Nested arrays are legal but nothing real nests deeply; a bound keeps a crafted file
 // from exhausting the stack through recursion.
 constexpr int kMaxArrayDepth = 8;
+// Each array item becomes a Value of ~40 bytes, so a file of N bytes of u8 items could
+// cost 40N of memory. Real files hold well under a million items (LLaMA 3: 128k tokens,
+// 280k merges); this cap bounds the worst case at about 1.3 GB.
+constexpr uint64_t kMaxArrayItems = uint64_t(1) << 25;
 
 uint32_t bswap32(uint32_t x) { return __builtin_bswap32(x); }
 
@@ -197,6 +201,11 @@ class Reader {
                                        std::string(value_type_name(arr.elem_type)) +
                                        " cannot fit in the " + std::to_string(remaining()) +
                                        " bytes left in the file");
+                if (n > kMaxArrayItems - total_items_)
+                    fail(count_at, "array of " + std::to_string(n) +
+                                       " items brings the metadata past the limit of " +
+                                       std::to_string(kMaxArrayItems) + " array items");
+                total_items_ += n;
                 arr.items.reserve(size_t(n));
                 for (uint64_t i = 0; i < n; ++i)
                     arr.items.push_back(read_value(arr.elem_type, depth + 1));
@@ -211,19 +220,17 @@ class Reader {
         if (padded > size_) {
             // A file with no tensor data may end before the padding; nothing follows.
             pos_ = size_;
-            padded_past_end_ = true;
             return;
         }
         pos_ = size_t(padded);
     }
-    bool padded_past_end() const { return padded_past_end_; }
 
   private:
     const uint8_t* data_;
     size_t size_;
     size_t pos_ = 0;
     bool v1_ = false;
-    bool padded_past_end_ = false;
+    uint64_t total_items_ = 0;  // array items read so far, against kMaxArrayItems
     std::string name_;
     std::string context_;
 };

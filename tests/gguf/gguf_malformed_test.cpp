@@ -170,6 +170,24 @@ TEST(GgufMalformed, HugeArrayCountRejectedBeforeAllocating) {
     EXPECT_ERROR(f, "key.arr", "array of 2305843009213693952 i32", "cannot fit");
 }
 
+TEST(GgufMalformed, ArrayItemLimit) {
+    // 2^25 + 1 one-byte items: the bytes are there, but holding them as Values would cost
+    // ~1.3 GB, so the reader refuses before reading them.
+    const uint64_t n = (uint64_t(1) << 25) + 1;
+    Bytes f = {'G', 'G', 'U', 'F', 3, 0, 0, 0};
+    auto u64 = [&](uint64_t x) { f.insert(f.end(), (uint8_t*)&x, (uint8_t*)&x + 8); };
+    auto u32 = [&](uint32_t x) { f.insert(f.end(), (uint8_t*)&x, (uint8_t*)&x + 4); };
+    u64(0);
+    u64(1);
+    u64(3);
+    f.insert(f.end(), {'b', 'i', 'g'});
+    u32(uint32_t(ValueType::ARRAY));
+    u32(uint32_t(ValueType::UINT8));
+    u64(n);
+    f.resize(f.size() + n);
+    EXPECT_ERROR(f, "key 'big'", "limit of 33554432 array items");
+}
+
 TEST(GgufMalformed, DuplicateKey) {
     Bytes f = base_file();
     const size_t key = find_string(f, "key.bbb");
