@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/kernels.h"
 #include "common/fp16.h"
@@ -599,6 +600,208 @@ void vec_or_tiled(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         Tiled(w, n0, n1, a, y, ys);
 }
 
+// ---- prompt-shaped products: one unpacked weight row against many activation rows ------
+// A whole weight row is unpacked once into a thread-local, L1-resident buffer (bytes plus
+// scales in the form the dot product wants), then dotted with a chunk of activation rows.
+// Legacy formats: the integer sums of 8 blocks are reduced into one vector (a lane per
+// block) and scaled by 8 block-scale products at once. K formats: sub-block scales are
+// applied in int32 (vpmaddwd with the scale as a 16-bit vector), one float step per
+// super-block.
+struct alignas(32) V32 {
+    uint8_t b[32];
+};
+struct RowBuf {
+    std::vector<V32> u_;    // unpacked weights, 32 per vector (Q8_0: |w| then w)
+    std::vector<V32> sc_;   // K formats: int16 scale vector per 32 weights
+    std::vector<float> dw;  // scale per block (legacy) or super-block (K)
+    std::vector<float> mw;  // min per 32 (Q4_0, Q4_K) or per 16 (Q6_K) weights
+    void resize(int64_t k, bool two) {
+        u_.resize(size_t(k / 32) * (two ? 2 : 1));
+        sc_.resize(size_t(k / 32));
+        dw.resize(size_t(k / 32));
+        mw.resize(size_t(k / 16));
+    }
+    __m256i* u() { return reinterpret_cast<__m256i*>(u_.data()); }
+    const __m256i* u() const { return reinterpret_cast<const __m256i*>(u_.data()); }
+    __m256i* sc() { return reinterpret_cast<__m256i*>(sc_.data()); }
+    const __m256i* sc() const { return reinterpret_cast<const __m256i*>(sc_.data()); }
+};
+RowBuf& row_buf() {
+    static thread_local RowBuf b;
+    return b;
+}
+
+struct PQ4_0 {
+    using B = BlockQ4_0;
+    static constexpr bool kTwo = false;
+    static void unpack(const B* x, int64_t nb, RowBuf& r) {
+        for (int64_t b = 0; b < nb; ++b) {
+            r.u()[size_t(b)] = q4_0_block(x[b].qs);
+            r.dw[size_t(b)] = h2f(x[b].d);
+            r.mw[size_t(b)] = -8.0f * r.dw[size_t(b)];
+        }
+    }
+    static __m256i dot(const RowBuf& r, int64_t, int64_t b, const int8_t* q) {
+        return _mm256_madd_epi16(
+            _mm256_maddubs_epi16(r.u()[size_t(b)], _mm256_loadu_si256((const __m256i*)q)),
+            _mm256_set1_epi16(1));
+    }
+};
+struct PQ8_0 {
+    using B = BlockQ8_0;
+    static constexpr bool kTwo = true;
+    static void unpack(const B* x, int64_t nb, RowBuf& r) {
+        for (int64_t b = 0; b < nb; ++b) {
+            const __m256i w = _mm256_loadu_si256((const __m256i*)x[b].qs);
+            r.u()[size_t(b)] = _mm256_abs_epi8(w);
+            r.u()[size_t(nb + b)] = w;
+            r.dw[size_t(b)] = h2f(x[b].d);
+            r.mw[size_t(b)] = 0.0f;
+        }
+    }
+    static __m256i dot(const RowBuf& r, int64_t nb, int64_t b, const int8_t* q) {
+        const __m256i a = _mm256_loadu_si256((const __m256i*)q);
+        return _mm256_madd_epi16(
+            _mm256_maddubs_epi16(r.u()[size_t(b)], _mm256_sign_epi8(a, r.u()[size_t(nb + b)])),
+            _mm256_set1_epi16(1));
+    }
+};
+
+template <class P>
+float legacy_row_dot(const RowBuf& r, int64_t nb, const ActRows& a, int64_t c) {
+    const int8_t* q = a.q_row(c);
+    const float* dx = a.d_row(c);
+    const float* sx = a.s32_row(c);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t b0 = 0;
+    for (; b0 + 8 <= nb; b0 += 8) {
+        __m256i s[8];
+        for (int b = 0; b < 8; ++b) s[b] = P::dot(r, nb, b0 + b, q + 32 * (b0 + b));
+        const __m256 d = _mm256_mul_ps(_mm256_loadu_ps(r.dw.data() + b0), _mm256_loadu_ps(dx + b0));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(reduce8(s)), acc);
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r.mw.data() + b0), _mm256_loadu_ps(sx + b0), acc);
+    }
+    float t = hsum(acc);
+    for (; b0 < nb; ++b0)
+        t += r.dw[size_t(b0)] * dx[b0] * float(hsum_i32(P::dot(r, nb, b0, q + 32 * b0))) +
+             r.mw[size_t(b0)] * sx[b0];
+    return t;
+}
+
+struct PQ4_K {
+    using B = BlockQ4_K;
+    static constexpr bool kTwo = false;
+    static constexpr int kMins = 8;
+    static void unpack(const B* x, int64_t nsb, RowBuf& r) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        for (int64_t sb = 0; sb < nsb; ++sb) {
+            uint8_t sc[8], mn[8];
+            k4_scales(x[sb].scales, sc, mn);
+            __m256i* u = r.u() + 8 * sb;
+            for (int j = 0; j < 4; ++j) {
+                const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
+                u[2 * j] = _mm256_and_si256(v, m4);
+                u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            }
+            const float dm = h2f(x[sb].dmin);
+            for (int j = 0; j < 8; ++j) {
+                r.sc()[size_t(8 * sb + j)] = _mm256_set1_epi16(int16_t(sc[j]));
+                r.mw[size_t(8 * sb + j)] = -dm * float(mn[j]);
+            }
+            r.dw[size_t(sb)] = h2f(x[sb].d);
+        }
+    }
+};
+struct PQ6_K {
+    using B = BlockQ6_K;
+    static constexpr bool kTwo = false;
+    static constexpr int kMins = 16;
+    static void unpack(const B* x, int64_t nsb, RowBuf& r) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+        for (int64_t sb = 0; sb < nsb; ++sb) {
+            const BlockQ6_K& b = x[sb];
+            __m256i* u = r.u() + 8 * sb;
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
+                const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
+                u[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
+                u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
+                u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                               _mm256_and_si256(qh, m3));
+                u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+            }
+            const float d = h2f(b.d);
+            for (int j = 0; j < 8; ++j)
+                r.sc()[size_t(8 * sb + j)] =
+                    _mm256_setr_m128i(_mm_set1_epi16(int16_t(b.scales[2 * j])),
+                                      _mm_set1_epi16(int16_t(b.scales[2 * j + 1])));
+            for (int g = 0; g < 16; ++g)
+                r.mw[size_t(16 * sb + g)] = -32.0f * d * float(b.scales[g]);
+            r.dw[size_t(sb)] = d;
+        }
+    }
+};
+
+template <class P>
+float k_row_dot(const RowBuf& r, int64_t nsb, const ActRows& a, int64_t c) {
+    const int8_t* q = a.q_row(c);
+    const float* dx = a.d_row(c);
+    const float* sx = P::kMins == 8 ? a.s32_row(c) : a.s16_row(c);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        const __m256i* u = r.u() + 8 * sb;
+        const __m256i* sc = r.sc() + 8 * sb;
+        const int8_t* qb = q + 256 * sb;
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j += 2) {
+            s0 = _mm256_add_epi32(
+                s0, _mm256_madd_epi16(_mm256_maddubs_epi16(
+                                          u[j], _mm256_loadu_si256((const __m256i*)(qb + 32 * j))),
+                                      sc[j]));
+            s1 = _mm256_add_epi32(
+                s1, _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(
+                            u[j + 1], _mm256_loadu_si256((const __m256i*)(qb + 32 * j + 32))),
+                        sc[j + 1]));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(r.dw[size_t(sb)] * dx[sb]),
+                              _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+        const float* mw = r.mw.data() + P::kMins * sb;
+        const float* sxb = sx + P::kMins * sb;
+        accm = _mm256_fmadd_ps(_mm256_loadu_ps(mw), _mm256_loadu_ps(sxb), accm);
+        if constexpr (P::kMins == 16)
+            accm = _mm256_fmadd_ps(_mm256_loadu_ps(mw + 8), _mm256_loadu_ps(sxb + 8), accm);
+    }
+    return hsum(_mm256_add_ps(acc, accm));
+}
+
+// Activation rows per chunk: 64 rows of K = 4096 int8 quants stay in L2.
+constexpr int64_t kColChunk = 64;
+
+template <class P, bool kK>
+void rows_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    using B = typename P::B;
+    RowBuf& r = row_buf();
+    r.resize(a.k, P::kTwo);
+    const int64_t nb = kK ? a.k / 256 : a.k / 32;
+    for (int64_t c0 = 0; c0 < a.m; c0 += kColChunk) {
+        const int64_t c1 = std::min(a.m, c0 + kColChunk);
+        for (int64_t n = n0; n < n1; ++n) {
+            P::unpack(reinterpret_cast<const B*>(w.row(n)), nb, r);
+            for (int64_t c = c0; c < c1; ++c) {
+                if constexpr (kK)
+                    y[size_t(c) * ys + size_t(n)] = k_row_dot<P>(r, nb, a, c);
+                else
+                    y[size_t(c) * ys + size_t(n)] = legacy_row_dot<P>(r, nb, a, c);
+            }
+        }
+    }
+}
+
 template <template <class, int> class Tile, class U>
 void quant_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     for (int64_t nb = n0; nb < n1; nb += 16) {
@@ -713,17 +916,17 @@ KernelTable make_table() {
     set(DType::F32, float_matmul<WF32>);
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
-    set(DType::Q4_0, vec_or_tiled<legacy_vec<VQ4_0>, quant_matmul<LegacyTile, AQ4_0>>);
+    set(DType::Q4_0, vec_or_tiled<legacy_vec<VQ4_0>, rows_matmul<PQ4_0, false>>);
     set(DType::Q4_1, quant_matmul<LegacyTile, AQ4_1>);
     set(DType::Q5_0, quant_matmul<LegacyTile, AQ5_0>);
     set(DType::Q5_1, quant_matmul<LegacyTile, AQ5_1>);
-    set(DType::Q8_0, vec_or_tiled<legacy_vec<VQ8_0>, quant_matmul<LegacyTile, AQ8_0>>);
+    set(DType::Q8_0, vec_or_tiled<legacy_vec<VQ8_0>, rows_matmul<PQ8_0, false>>);
     set(DType::IQ4_NL, quant_matmul<LegacyTile, AIQ4_NL>);
     set(DType::Q2_K, quant_matmul<KTile, KQ2>);
     set(DType::Q3_K, quant_matmul<KTile, KQ3>);
-    set(DType::Q4_K, vec_or_tiled<k_vec<BlockQ4_K, q4k_vec_row>, quant_matmul<KTile, KQ4>>);
+    set(DType::Q4_K, vec_or_tiled<k_vec<BlockQ4_K, q4k_vec_row>, rows_matmul<PQ4_K, true>>);
     set(DType::Q5_K, quant_matmul<KTile, KQ5>);
-    set(DType::Q6_K, vec_or_tiled<k_vec<BlockQ6_K, q6k_vec_row>, quant_matmul<KTile, KQ6>>);
+    set(DType::Q6_K, vec_or_tiled<k_vec<BlockQ6_K, q6k_vec_row>, rows_matmul<PQ6_K, true>>);
     set(DType::IQ4_XS, quant_matmul<KTile, KIQ4_XS>);
     return t;
 }
