@@ -34,8 +34,8 @@ uint64_t touch(const lcx::gguf::GgufFile& f) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
-        auto f = lcx::gguf::GgufFile::from_memory(std::span<const uint8_t>(data, size), false,
-                                                  "<fuzz>");
+        auto f =
+            lcx::gguf::GgufFile::from_memory(std::span<const uint8_t>(data, size), false, "<fuzz>");
         volatile uint64_t sink = touch(f);
         (void)sink;
 
@@ -48,8 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             w.add_tensor_view(ti.name, ti.type, ti.shape, f.tensor_bytes(ti));
         const std::vector<uint8_t> out = w.to_bytes();
         auto g = lcx::gguf::GgufFile::from_memory(out, false, "<rewritten>");
-        if (g.metadata().size() != f.metadata().size() ||
-            g.tensors().size() != f.tensors().size())
+        if (g.metadata().size() != f.metadata().size() || g.tensors().size() != f.tensors().size())
             __builtin_trap();
         for (size_t i = 0; i < f.tensors().size(); ++i) {
             auto a = f.tensor_bytes(f.tensors()[i]);
