@@ -9,7 +9,8 @@ namespace {
 // The registry: add one line per architecture file.
 using ArchAccessor = const Architecture& (*)();
 constexpr ArchAccessor kArchitectures[] = {
-    &llama_architecture,
+    &llama_architecture,  &qwen2_architecture, &gemma_architecture,
+    &gemma2_architecture, &phi3_architecture,  &starcoder2_architecture,
 };
 
 }  // namespace

@@ -42,5 +42,10 @@ std::vector<std::string_view> supported_architectures();
 
 // One accessor per architecture file (the registry's entries).
 const Architecture& llama_architecture();
+const Architecture& qwen2_architecture();
+const Architecture& gemma_architecture();
+const Architecture& gemma2_architecture();
+const Architecture& phi3_architecture();
+const Architecture& starcoder2_architecture();
 
 }  // namespace lcx

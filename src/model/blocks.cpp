@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/weight_binder.h"
+
 namespace lcx {
 
 Tensor first_rows(const Tensor& t, int64_t n) { return t.rows(0, n); }
@@ -11,6 +13,24 @@ Tensor first_rows(const Tensor& t, int64_t n) { return t.rows(0, n); }
 void rms_norm_mul(Backend& be, const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
     be.rms_norm(x, eps, out);
     be.mul(out, weight, out);
+}
+
+void layer_norm_affine(Backend& be, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       float eps, Tensor& out) {
+    be.layer_norm(x, eps, &weight, bias.empty() ? nullptr : &bias, out);
+}
+
+void add_bias(Backend& be, Tensor& t, const Tensor& bias) {
+    if (!bias.empty()) be.add(t, bias, t);
+}
+
+void project_qkv(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& q, Tensor& k,
+                 Tensor& v) {
+    const MatmulTask qkv[] = {{&l.wq, &q}, {&l.wk, &k}, {&l.wv, &v}};
+    be.matmul_many(x, qkv);
+    add_bias(be, q, l.bq);
+    add_bias(be, k, l.bk);
+    add_bias(be, v, l.bv);
 }
 
 RopeParams rope_params(const HParams& hp) {
@@ -24,13 +44,14 @@ RopeParams rope_params(const HParams& hp) {
 
 void attention_over_cache(Backend& be, const HParams& hp, const ForwardBatch& batch, Tensor& q,
                           Tensor& k, Tensor& v, Tensor& k_cache, Tensor& v_cache,
-                          const AttentionParams& base, Tensor& out) {
+                          const AttentionParams& base, Tensor& out, float q_scale) {
     const int64_t n = int64_t(batch.tokens.size());
     Tensor q3 = q.reshape({hp.head_dim, hp.n_head, n});
     Tensor k3 = k.reshape({hp.head_dim, hp.n_head_kv, n});
     const RopeParams rp = rope_params(hp);
     be.rope(q3, batch.positions, rp, q3);
     be.rope(k3, batch.positions, rp, k3);
+    if (q_scale != 1.0f) be.scale(q, q_scale, q);
 
     for (const AttentionGroup& g : batch.groups) {
         // This group's new keys/values go to its cells before it attends, so each token
@@ -59,6 +80,37 @@ void ffn_swiglu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& gat
     be.matmul_many(x, tasks);
     be.swiglu(gate, up, gate);
     be.matmul(l.ffn_down, gate, out);
+}
+
+void ffn_geglu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& gate, Tensor& up,
+               Tensor& out) {
+    const MatmulTask tasks[] = {{&l.ffn_gate, &gate}, {&l.ffn_up, &up}};
+    be.matmul_many(x, tasks);
+    be.geglu(gate, up, gate);
+    be.matmul(l.ffn_down, gate, out);
+}
+
+void ffn_gelu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& up, Tensor& out) {
+    be.matmul(l.ffn_up, x, up);
+    add_bias(be, up, l.ffn_up_b);
+    be.gelu(up, up);
+    be.matmul(l.ffn_down, up, out);
+    add_bias(be, out, l.ffn_down_b);
+}
+
+ModelWeights bind_embeddings_and_output(WeightBinder& b, const HParams& hp, bool norm_bias) {
+    ModelWeights w;
+    w.tok_embd = b.require("token_embd.weight", {hp.n_embd, hp.n_vocab});
+    w.output_norm = b.require("output_norm.weight", {hp.n_embd});
+    if (norm_bias) w.output_norm_b = b.require("output_norm.bias", {hp.n_embd});
+    w.output = b.optional("output.weight", {hp.n_embd, hp.n_vocab});
+    if (w.output.empty()) {
+        // Tied embeddings: the output projection reuses the token embedding.
+        w.output = w.tok_embd;
+        w.tied_output = true;
+    }
+    w.layers.resize(size_t(hp.n_layer));
+    return w;
 }
 
 int64_t gather_output_rows(const ForwardBatch& batch, const Tensor& hidden, Workspace& ws) {
