@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "backend/backend.h"
+#include "golden_support.h"
 #include "model/model.h"
 #include "runtime/context.h"
 #include "runtime/generator.h"
@@ -25,15 +26,8 @@ namespace {
 
 using nlohmann::json;
 
-Backend& backend() {
-    static std::unique_ptr<Backend> be = make_cpu_backend(2);
-    return *be;
-}
-
-json read_json(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    return json::parse(in);
-}
+Backend& backend() { return test::golden_backend(); }
+using test::read_json;
 
 struct GoldenCase {
     std::string golden;  // under golden/
@@ -51,52 +45,13 @@ std::string case_name(const testing::TestParamInfo<GoldenCase>& info) {
 
 class GoldenLogits : public testing::TestWithParam<GoldenCase> {};
 
-// At every prompt position: golden's top-8 and ours share at least 6 ids, each shared
-// id's logit is within tolerance, and the best token agrees wherever golden's top-2 gap
-// exceeds the tolerance. Then the greedy continuation matches up to the first step
-// where golden's margin is below twice the tolerance.
+// The rules are check_golden's (golden_support.h).
 TEST_P(GoldenLogits, MatchesLlamaCpp) {
     const GoldenCase& gc = GetParam();
     LCX_REQUIRE_DATA(golden_path, "golden/" + gc.golden);
     LCX_REQUIRE_DATA(model_path, "models/" + gc.model);
-    const json g = read_json(golden_path);
-    const auto prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
-    const auto greedy = g["greedy"].get<std::vector<int32_t>>();
-    const auto margins = g["greedy_margins"].get<std::vector<float>>();
-
-    auto model = Model::load(model_path);
-    ContextParams cp;
-    cp.n_ctx = int64_t(prompt.size() + greedy.size() + 8);
-    Context ctx(model, backend(), cp);
-    const PromptLogits ours = compute_prompt_logits(ctx, prompt, 8, int(greedy.size()));
-
-    ASSERT_EQ(ours.top.size(), prompt.size());
-    for (size_t pos = 0; pos < prompt.size(); ++pos) {
-        const auto& gold = g["top_logits"][pos];
-        std::map<int32_t, float> mine(ours.top[pos].begin(), ours.top[pos].end());
-        int shared = 0;
-        for (const auto& e : gold) {
-            const int32_t id = e[0].get<int32_t>();
-            const float logit = e[1].get<float>();
-            auto it = mine.find(id);
-            if (it == mine.end()) continue;
-            ++shared;
-            EXPECT_NEAR(it->second, logit, gc.tol) << "position " << pos << ", token " << id;
-        }
-        EXPECT_GE(shared, 6) << "position " << pos;
-        const float gap = gold[0][1].get<float>() - gold[1][1].get<float>();
-        if (gap > gc.tol) {
-            EXPECT_EQ(ours.top[pos][0].first, gold[0][0].get<int32_t>()) << "position " << pos;
-        }
-    }
-
-    size_t compared = 0;
-    for (size_t i = 0; i < greedy.size() && i < ours.greedy.size(); ++i) {
-        if (margins[i] < 2 * gc.tol) break;
-        ASSERT_EQ(ours.greedy[i], greedy[i]) << "greedy step " << i;
-        ++compared;
-    }
-    RecordProperty("greedy_steps_compared", int(compared));
+    const test::GoldenResult r = test::check_golden(golden_path, model_path, gc.tol);
+    RecordProperty("greedy_steps_compared", int(r.greedy_steps_compared));
 }
 
 const GoldenCase kCases[] = {
