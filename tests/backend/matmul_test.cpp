@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels.h"
 #include "common/error.h"
 #include "quant/quant.h"
 
@@ -158,6 +159,37 @@ void compare_path(CpuPath path) {
 
 TEST(Matmul, Avx512MatchesReference) { compare_path(CpuPath::Avx512); }
 TEST(Matmul, Avx2MatchesReference) { compare_path(CpuPath::Avx2); }
+
+// The SIMD activation conversion must give the reference's bytes exactly (every path
+// sees identical quantized inputs), including values that land on x.5 after scaling.
+TEST(Matmul, FastActivationConversionIsExact) {
+    const cpu::KernelTable* tables[] = {
+        cpu_path_supported(CpuPath::Avx2) ? &cpu::kernels_avx2() : nullptr,
+        cpu_path_supported(CpuPath::Avx512) ? &cpu::kernels_avx512() : nullptr};
+    for (const cpu::KernelTable* t : tables) {
+        if (!t || !t->act_row) continue;
+        for (cpu::ActKind kind : {cpu::ActKind::Q8_0, cpu::ActKind::Q8_1, cpu::ActKind::F16}) {
+            const int64_t k = kind == cpu::ActKind::F16 ? 1059 : 1056, m = 3;
+            auto x = random_floats(size_t(k * m), 11, 3.0f);
+            // Block 0 of row 0: amax 127 makes id 1, so these hit the rounding ties.
+            const float ties[] = {127.0f, 0.5f, -0.5f, 1.5f, -2.5f, 126.5f, -126.5f, 0.49999997f};
+            std::memcpy(x.data(), ties, sizeof(ties));
+            for (int j = 0; j < 32; ++j) x[size_t(k + j)] = 0.0f;  // an all-zero block
+            cpu::ActRows r, f;
+            cpu::act_resize(r, kind, k, m);
+            cpu::act_resize(f, kind, k, m);
+            cpu::act_convert(r, x.data(), size_t(k), 0, m);
+            cpu::act_convert(f, x.data(), size_t(k), 0, m, t);
+            if (kind == cpu::ActKind::F16) {
+                EXPECT_EQ(0, std::memcmp(r.f.data(), f.f.data(), r.f.size() * 4));
+            } else {
+                EXPECT_EQ(r.q, f.q);
+                EXPECT_EQ(0, std::memcmp(r.d.data(), f.d.data(), r.d.size() * 4));
+                EXPECT_EQ(0, std::memcmp(r.s32.data(), f.s32.data(), r.s32.size() * 4));
+            }
+        }
+    }
+}
 
 TEST(Matmul, BitIdenticalForAnyThreadCount) {
     const CpuPath path = cpu_best_path();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
 #include "common/error.h"
@@ -425,7 +426,7 @@ class CpuBackend final : public Backend {
             const cpu::ActKind kind = cpu::act_kind_for(tasks[i].w->type());
             act_resize(act_, kind, k, m);
             for_rows(m, k * 4, [&](int64_t m0, int64_t m1) {
-                cpu::act_convert(act_, px, size_t(k), m0, m1);
+                cpu::act_convert(act_, px, size_t(k), m0, m1, table_);
             });
             // Every task of this kind against the converted input, in one pool run: rows of
             // all tasks form one list that threads split evenly.
@@ -483,36 +484,7 @@ class CpuBackend final : public Backend {
     const cpu::KernelTable* table_ = nullptr;
     cpu::ActRows act_;
     std::vector<GroupEntry> group_;
-    std::vector<float> att_scratch_;
 };
-
-// Dot of a query (already in the cache's precision) with cache row `kr`.
-float kv_dot(DType t, const float* q, const int8_t* q8, const float* q8d, const uint8_t* kr,
-             int64_t hd) {
-    float sum = 0;
-    switch (t) {
-        case DType::F32: {
-            const float* k = reinterpret_cast<const float*>(kr);
-            for (int64_t i = 0; i < hd; ++i) sum += q[i] * k[i];
-            break;
-        }
-        case DType::F16: {
-            const uint16_t* k = reinterpret_cast<const uint16_t*>(kr);
-            for (int64_t i = 0; i < hd; ++i) sum += q[i] * fp16_to_fp32(k[i]);
-            break;
-        }
-        default: {  // Q8_0: integer dot per block, like ggml's q8_0 x q8_0
-            const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(kr);
-            for (int64_t ib = 0; ib < hd / 32; ++ib) {
-                int s = 0;
-                for (int j = 0; j < 32; ++j) s += int(b[ib].qs[j]) * int(q8[ib * 32 + j]);
-                sum += float(s) * fp16_to_fp32(b[ib].d) * q8d[ib];
-            }
-            break;
-        }
-    }
-    return sum;
-}
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
                            std::span<const int32_t> positions, const AttentionParams& p,
@@ -538,89 +510,24 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
         fail(op, "kv_positions shorter than n_kv", {&k});
     if (out.ne(0) != hd * nh || out.n_rows() != nt)
         fail(op, "output must be [head_dim*n_head, n_tokens]", {&q, &out});
-    const int64_t n_kv = p.n_kv;
-    const int64_t group = nh / nkvh;
-    const float* pq = q.data_as<float>();
-    float* po = out.data_as<float>();
-    const DType kt = k.type(), vt = v.type();
-
-    const int nth_pool = pool_.size();
-    const size_t per_thread = size_t(n_kv + 2 * hd + 64);
-    att_scratch_.resize(per_thread * size_t(nth_pool));
-
-    auto work = [&](int ith, int nth) {
-        float* logits = att_scratch_.data() + per_thread * size_t(ith);
-        float* qbuf = logits + n_kv;
-        float* acc = qbuf + hd;
-        std::vector<int8_t> q8(static_cast<size_t>(hd));
-        std::vector<float> q8d(size_t(hd / 32 + 1));
-        std::vector<float> vrow(static_cast<size_t>(hd));
-        const int64_t total = nt * nh;
-        const int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
-        for (int64_t i = i0; i < i1; ++i) {
-            const int64_t t = i / nh, h = i % nh, hk = h / group;
-            const float* qr = pq + (t * nh + h) * hd;
-            // The query in the precision ggml's K·Q product uses for this cache type.
-            if (kt == DType::F16) {
-                for (int64_t j = 0; j < hd; ++j) qbuf[j] = fp16_to_fp32(fp32_to_fp16(qr[j]));
-            } else if (kt == DType::Q8_0) {
-                BlockQ8_0 blk;
-                for (int64_t b = 0; b < hd / 32; ++b) {
-                    quantize_row_q8_0(qr + b * 32, &blk, 32);
-                    std::memcpy(q8.data() + b * 32, blk.qs, 32);
-                    q8d[size_t(b)] = fp16_to_fp32(blk.d);
-                }
-            } else {
-                std::memcpy(qbuf, qr, size_t(hd) * 4);
-            }
-            const int32_t pos = positions[size_t(t)];
-            float mx = -INFINITY;
-            for (int64_t c = 0; c < n_kv; ++c) {
-                const int32_t cp = kv_positions.empty() ? int32_t(c) : kv_positions[size_t(c)];
-                bool visible = cp >= 0;
-                if (p.causal && cp > pos) visible = false;
-                if (p.sliding_window > 0 && pos - cp >= p.sliding_window) visible = false;
-                if (!visible) {
-                    logits[c] = -INFINITY;
-                    continue;
-                }
-                float s = kv_dot(kt, qbuf, q8.data(), q8d.data(), k.row(hk, c), hd) * p.scale;
-                if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
-                logits[c] = s;
-                mx = std::max(mx, s);
-            }
-            double sum = 0;
-            for (int64_t c = 0; c < n_kv; ++c) {
-                const float e = logits[c] == -INFINITY ? 0.0f : std::exp(logits[c] - mx);
-                logits[c] = e;
-                sum += e;
-            }
-            const float inv = sum > 0 ? float(1.0 / sum) : 0.0f;
-            std::fill(acc, acc + hd, 0.0f);
-            for (int64_t c = 0; c < n_kv; ++c) {
-                if (logits[c] == 0.0f) continue;
-                float wgt = logits[c] * inv;
-                // ggml multiplies the f16 V by the probabilities rounded to f16.
-                if (vt == DType::F16) wgt = fp16_to_fp32(fp32_to_fp16(wgt));
-                const uint8_t* vr = v.row(hk, c);
-                if (vt == DType::F32) {
-                    const float* vf = reinterpret_cast<const float*>(vr);
-                    for (int64_t j = 0; j < hd; ++j) acc[j] += wgt * vf[j];
-                } else if (vt == DType::F16) {
-                    const uint16_t* vh = reinterpret_cast<const uint16_t*>(vr);
-                    for (int64_t j = 0; j < hd; ++j) acc[j] += wgt * fp16_to_fp32(vh[j]);
-                } else {
-                    dequantize_row(vt, vr, vrow.data(), hd);
-                    for (int64_t j = 0; j < hd; ++j) acc[j] += wgt * vrow[size_t(j)];
-                }
-            }
-            std::memcpy(po + t * nh * hd + h * hd, acc, size_t(hd) * 4);
-        }
-    };
-    if (nth_pool == 1 || nt * nh * n_kv * hd < 16384)
-        work(0, 1);
-    else
-        pool_.run(work);
+    cpu::AttnArgs a;
+    a.q = q.data_as<float>();
+    a.out = out.data_as<float>();
+    a.k = k.row(0);
+    a.v = v.row(0);
+    a.k_row_bytes = k.row_size();
+    a.v_row_bytes = v.row_size();
+    a.kt = k.type();
+    a.vt = v.type();
+    a.hd = hd;
+    a.n_head = nh;
+    a.n_head_kv = nkvh;
+    a.n_tokens = nt;
+    a.n_kv = p.n_kv;
+    a.positions = positions.data();
+    a.kv_positions = kv_positions.empty() ? nullptr : kv_positions.data();
+    a.p = p;
+    cpu::attention_run(a, path_ != CpuPath::Scalar, pool_);
 }
 
 }  // namespace

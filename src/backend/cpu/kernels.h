@@ -41,8 +41,12 @@ struct ActRows {
 
 // Fills `a` from M rows of K floats (x rows `x_stride` floats apart), rows [m0, m1) only,
 // so threads can share the work; `a` must already be sized by act_resize().
+struct KernelTable;
 void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m);
-void act_convert(ActRows& a, const float* x, size_t x_stride, int64_t m0, int64_t m1);
+// `fast` (optional): a path's table whose act_row, when set, converts the rows it handles;
+// it must produce exactly the reference's bytes.
+void act_convert(ActRows& a, const float* x, size_t x_stride, int64_t m0, int64_t m1,
+                 const KernelTable* fast = nullptr);
 
 // Computes y[m][n] = dot(W row n, activation m) for rows n in [n0, n1) and all m.
 // y rows are `y_stride` floats apart.
@@ -51,8 +55,12 @@ using MatmulFn = void (*)(const Tensor& w, int64_t n0, int64_t n1, const ActRows
 
 // Per weight type, the kernel of one path (nullptr: the path has none; the dispatcher
 // then uses the reference).
+// Converts activation row i (x: its K floats) into `a`; false if it does not handle a.kind.
+using ActRowFn = bool (*)(ActRows& a, const float* x, int64_t i);
+
 struct KernelTable {
     MatmulFn matmul[40] = {};
+    ActRowFn act_row = nullptr;
     MatmulFn get(DType t) const {
         const auto i = uint32_t(t);
         return i < 40 ? matmul[i] : nullptr;

@@ -910,8 +910,64 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
     for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
 }
 
+// ---- activation conversion -------------------------------------------------------------
+// Q8_0/Q8_1 and F16 rows with the reference's exact arithmetic: the same amax, d = amax/127,
+// id = 1/d, products x*id, round half away from zero (trunc(v + copysign(0.5 - 2^-25, v))
+// equals std::round for |v| < 2^23), and IEEE fp16 rounding by F16C.
+bool act_row_avx2(ActRows& a, const float* x, int64_t i) {
+    const int64_t k = a.k;
+    if (a.kind == ActKind::F16) {
+        float* out = a.f.data() + i * k;
+        int64_t j = 0;
+        for (; j + 8 <= k; j += 8)
+            _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + j),
+                                                                      _MM_FROUND_TO_NEAREST_INT)));
+        for (; j < k; ++j) out[j] = _cvtsh_ss(_cvtss_sh(x[j], _MM_FROUND_TO_NEAREST_INT));
+        return true;
+    }
+    if (a.kind != ActKind::Q8_0 && a.kind != ActKind::Q8_1) return false;
+    const int64_t nb = k / 32;
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.49999997f);
+    int8_t* q = a.q.data() + i * k;
+    for (int64_t b = 0; b < nb; ++b) {
+        const float* xb = x + 32 * b;
+        __m256 v[4];
+        for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(xb + 8 * j);
+        __m256 mx = _mm256_max_ps(
+            _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+            _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i n[4];
+        for (int j = 0; j < 4; ++j) {
+            const __m256 p = _mm256_mul_ps(v[j], idv);
+            const __m256 r =
+                _mm256_round_ps(_mm256_add_ps(p, _mm256_or_ps(_mm256_and_ps(p, sign), half)),
+                                _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            n[j] = _mm256_cvttps_epi32(r);
+        }
+        const int sum =
+            hsum_i32(_mm256_add_epi32(_mm256_add_epi32(n[0], n[1]), _mm256_add_epi32(n[2], n[3])));
+        const __m256i p16 =
+            _mm256_packs_epi16(_mm256_packs_epi32(n[0], n[1]), _mm256_packs_epi32(n[2], n[3]));
+        _mm256_storeu_si256(
+            (__m256i*)(q + 32 * b),
+            _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        const float dh = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        a.d[size_t(i * nb + b)] = dh;
+        a.s32[size_t(i * nb + b)] = dh * float(sum);
+    }
+    return true;
+}
+
 KernelTable make_table() {
     KernelTable t;
+    t.act_row = act_row_avx2;
     auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
     set(DType::F32, float_matmul<WF32>);
     set(DType::F16, float_matmul<WF16>);

@@ -84,10 +84,12 @@ void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m) {
     }
 }
 
-void act_convert(ActRows& a, const float* x, size_t x_stride, int64_t m0, int64_t m1) {
+void act_convert(ActRows& a, const float* x, size_t x_stride, int64_t m0, int64_t m1,
+                 const KernelTable* fast) {
     const int64_t k = a.k;
     for (int64_t i = m0; i < m1; ++i) {
         const float* xr = x + size_t(i) * x_stride;
+        if (fast && fast->act_row && fast->act_row(a, xr, i)) continue;
         switch (a.kind) {
             case ActKind::F32:
                 std::memcpy(a.f.data() + i * k, xr, size_t(k) * 4);
