@@ -124,7 +124,7 @@ int32_t Vocab::Impl::byte_to_token(uint8_t byte) const {
 namespace {
 
 std::string compute_piece(const Vocab::Impl& v, int32_t id) {
-    const TokenData& t = v.tokens[size_t(id)];
+    const VocabEntry& t = v.tokens[size_t(id)];
     if (t.attr & (kTokenAttrUnknown | kTokenAttrControl | kTokenAttrUserDefined)) return t.text;
     if (t.attr & kTokenAttrNormal) {
         if (v.type != VocabType::Bpe) {
@@ -271,7 +271,7 @@ Vocab Vocab::from_gguf(const gguf::GgufFile& f) {
         check(inserted, f.path() + ": duplicate token '" + word + "' at ids " +
                             std::to_string(it->second) + " and " + std::to_string(i));
         v.max_token_len = std::max(v.max_token_len, word.size());
-        TokenData& t = v.tokens[i];
+        VocabEntry& t = v.tokens[i];
         t.text = std::move(word);
         if (scores) t.score = float(*scores->items[i].as_double());
         if (types) t.attr = attr_from_type(*types->items[i].as_int());
@@ -311,7 +311,7 @@ Vocab Vocab::from_gguf(const gguf::GgufFile& f) {
 
     if (v.type == VocabType::Spm) {
         v.spm_words_independent = true;
-        for (const TokenData& t : v.tokens) {
+        for (const VocabEntry& t : v.tokens) {
             // Skip the leading run of U+2581; any later one breaks the property.
             size_t lead = 0;
             while (t.text.compare(lead, kSpaceEscape.size(), kSpaceEscape) == 0)
@@ -457,7 +457,7 @@ std::vector<int32_t> Vocab::tokenize(std::string_view text, bool add_special,
     if (!text.empty()) frags.push_back({kNoToken, 0, text.size()});
     std::vector<Fragment> next;
     for (const int32_t sid : v.special_tokens) {
-        const TokenData& t = v.tokens[size_t(sid)];
+        const VocabEntry& t = v.tokens[size_t(sid)];
         if (!parse_special && (t.attr & (kTokenAttrControl | kTokenAttrUnknown))) continue;
         const std::string_view st = t.text;
         if (text.find(st) == std::string_view::npos) continue;  // common case: absent
@@ -551,7 +551,7 @@ void check_id(const Vocab::Impl& v, int32_t id) {
 
 std::string Vocab::token_to_piece(int32_t id, bool special) const {
     check_id(*impl_, id);
-    const TokenData& t = impl_->tokens[size_t(id)];
+    const VocabEntry& t = impl_->tokens[size_t(id)];
     if (!special && (t.attr & (kTokenAttrUnknown | kTokenAttrControl))) return {};
     return impl_->pieces[size_t(id)];
 }

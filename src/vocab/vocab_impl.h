@@ -20,7 +20,7 @@ struct StringHash {
 };
 using TokenMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
-struct TokenData {
+struct VocabEntry {
     std::string text;
     float score = 0.0f;
     uint32_t attr = kTokenAttrNormal;
@@ -32,7 +32,7 @@ struct Vocab::Impl {
     std::string pre;
     PreTypeInfo pre_info;
 
-    std::vector<TokenData> tokens;
+    std::vector<VocabEntry> tokens;
     TokenMap token_to_id;
     size_t max_token_len = 0;
 
