@@ -136,6 +136,18 @@ inline void k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
     std::memcpy(sc, &u[0], 8);
     std::memcpy(mn, &u[2], 8);
 }
+// As k4_scales, in registers: byte j of sc / mn is scale / min j.
+inline void k4_scales64(const uint8_t* s, uint64_t& sc, uint64_t& mn) {
+    uint32_t u0, u1, u2;
+    std::memcpy(&u0, s, 4);
+    std::memcpy(&u1, s + 4, 4);
+    std::memcpy(&u2, s + 8, 4);
+    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    const uint32_t sc_hi = (u2 & m2) | (((u0 >> 6) & m3) << 4);
+    const uint32_t mn_hi = ((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4);
+    sc = uint64_t(u0 & m1) | (uint64_t(sc_hi) << 32);
+    mn = uint64_t(u1 & m1) | (uint64_t(mn_hi) << 32);
+}
 inline void set_lanes16(Unp& p, const float* s16) {
     for (int l = 0; l < 64; ++l) p.ls[l] = s16[l / 4];
 }
@@ -496,11 +508,8 @@ float q4k_vec_row(const BlockQ4_K* x, const ActRows& a, int64_t c) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
-        uint8_t sc[8], mn[8];
-        k4_scales(x[sb].scales, sc, mn);
         uint64_t sc64, mn64;
-        std::memcpy(&sc64, sc, 8);
-        std::memcpy(&mn64, mn, 8);
+        k4_scales64(x[sb].scales, sc64, mn64);
         const __m256i sc16 =
             _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc64))));
         const int8_t* qb = q + sb * 256;
