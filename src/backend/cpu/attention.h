@@ -1,0 +1,59 @@
+// Fused attention of the CPU backend: the scalar reference (one query row at a time) and
+// the blocked fast path (a KV head's query heads × a block of tokens against tiles of the
+// cache). The dispatcher validates shapes and calls attention_run().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/backend.h"
+#include "backend/cpu/thread_pool.h"
+
+namespace lcx::cpu {
+
+// One attention call, validated. Cache row of KV head h, cell c: k + (c*n_head_kv + h)*row_bytes.
+struct AttnArgs {
+    const float* q = nullptr;  // [hd, n_head, n_tokens]
+    float* out = nullptr;      // [hd * n_head, n_tokens]
+    const uint8_t* k = nullptr;
+    const uint8_t* v = nullptr;
+    size_t k_row_bytes = 0, v_row_bytes = 0;
+    DType kt = DType::F32, vt = DType::F32;
+    int64_t hd = 0, n_head = 0, n_head_kv = 0, n_tokens = 0, n_kv = 0;
+    const int32_t* positions = nullptr;     // n_tokens
+    const int32_t* kv_positions = nullptr;  // n_kv, or nullptr: cell c holds position c
+    AttentionParams p;
+
+    const uint8_t* k_row(int64_t h, int64_t c) const {
+        return k + size_t(c * n_head_kv + h) * k_row_bytes;
+    }
+    const uint8_t* v_row(int64_t h, int64_t c) const {
+        return v + size_t(c * n_head_kv + h) * v_row_bytes;
+    }
+    int32_t cell_pos(int64_t c) const { return kv_positions ? kv_positions[c] : int32_t(c); }
+    bool visible(int32_t pos, int32_t cp) const {
+        if (cp < 0) return false;
+        if (p.causal && cp > pos) return false;
+        if (p.sliding_window > 0 && pos - cp >= p.sliding_window) return false;
+        return true;
+    }
+};
+
+// The reference: query rows i in [i0, i1) (i = token * n_head + head), one at a time.
+// Q rounded to f16 for an f16 K cache and quantized to Q8_0 for a Q8_0 one (ggml's K·Q
+// product), probabilities rounded to f16 for an f16 V cache; softmax sum in double.
+void attention_ref_rows(const AttnArgs& a, int64_t i0, int64_t i1);
+
+// The fast path's work item: KV head hk, its query heads [h0, h1) (absolute head indices,
+// all in hk's group) and tokens [t0, t1). Every output row is computed the same way
+// whatever the item's extent, so results do not depend on how the work is split.
+// nullptr when this build/CPU has no fast path, or it cannot take these arguments.
+using AttnBlockFn = void (*)(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0,
+                             int64_t t1);
+AttnBlockFn attention_block_avx2(const AttnArgs& a);
+
+// Runs the whole call on the pool: the fast path when `fast` and available, else the
+// reference.
+void attention_run(const AttnArgs& a, bool fast, ThreadPool& pool);
+
+}  // namespace lcx::cpu

@@ -1,0 +1,304 @@
+// Blocked attention with AVX2/FMA/F16C. One work item is a KV head, some of its query
+// heads and a block of tokens: R query rows that all read the same K/V rows. The cache is
+// walked in tiles of 16 cells, converted to f32 once per tile and reused by every row:
+//  1. S = Q·Kᵀ: K tile transposed to [hd][16], each row's 16 logits are 16 FMA chains
+//     over hd (broadcast q[j] × 16 cells), then scale, softcap, mask (-inf).
+//  2. Softmax per row over the visible tiles (sum in double, as the reference), P
+//     normalized and rounded to f16 for an f16 V cache.
+//  3. O += P·V: V tile as [16][hd] rows, 4 query rows × 16 columns of accumulators.
+// Every output element is the same sequence of operations whatever the item's extent,
+// so results do not depend on the thread count. Tiles no query row of the item can see
+// (past a causal diagonal, before a window, empty cells) are skipped.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/attention.h"
+#include "common/fp16.h"
+#include "quant/quant.h"
+
+namespace lcx::cpu {
+
+namespace {
+
+constexpr int kTile = 16;
+
+// e^x for x <= 0 (Cephes polynomial, ~1 ulp); 0 below -87.3 (where e^x is subnormal) and
+// for -inf.
+inline __m256 exp_neg(__m256 x) {
+    const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    const __m256 z = _mm256_mul_ps(x, x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, z, x);
+    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(e)), keep);
+}
+
+// Lanes whose bit (lane + shift) of `bits` is set.
+inline __m256 bit_mask(uint32_t bits, int shift) {
+    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i b = _mm256_and_si256(_mm256_set1_epi32(int(bits >> shift)), sel);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(b, sel));
+}
+
+// Row (cell) of a cache as hd floats.
+inline void load_row(DType t, const uint8_t* src, float* dst, int64_t hd) {
+    if (t == DType::F16) {
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
+        for (int64_t j = 0; j < hd; j += 8)
+            _mm256_storeu_ps(
+                dst + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + j))));
+    } else if (t == DType::F32) {
+        std::memcpy(dst, src, size_t(hd) * 4);
+    } else {
+        dequantize_row(t, src, dst, hd);
+    }
+}
+
+// S rows [r, r+NR) × the tile's 16 cells: kt is [hd][16], q rows hd apart.
+template <int NR>
+inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&acc)[4][2]) {
+    for (int i = 0; i < NR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < hd; ++j) {
+        const __m256 k0 = _mm256_loadu_ps(kt + j * kTile), k1 = _mm256_loadu_ps(kt + j * kTile + 8);
+        for (int i = 0; i < NR; ++i) {
+            const __m256 b = _mm256_broadcast_ss(q + i * hd + j);
+            acc[i][0] = _mm256_fmadd_ps(b, k0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(b, k1, acc[i][1]);
+        }
+    }
+}
+
+// O rows [r, r+NR) columns [j, j+8*NC) += P rows (16 cells, ldp apart) · V tile [16][hd].
+template <int NR, int NC>
+inline void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o, int64_t j) {
+    __m256 acc[NR][NC];
+    for (int i = 0; i < NR; ++i)
+        for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_loadu_ps(o + i * hd + j + 8 * c);
+    for (int cc = 0; cc < kTile; ++cc) {
+        __m256 v[NC];
+        for (int c = 0; c < NC; ++c) v[c] = _mm256_loadu_ps(vt + cc * hd + j + 8 * c);
+        for (int i = 0; i < NR; ++i) {
+            const __m256 b = _mm256_broadcast_ss(p + i * ldp + cc);
+            for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_fmadd_ps(b, v[c], acc[i][c]);
+        }
+    }
+    for (int i = 0; i < NR; ++i)
+        for (int c = 0; c < NC; ++c) _mm256_storeu_ps(o + i * hd + j + 8 * c, acc[i][c]);
+}
+
+template <int NR>
+inline void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o) {
+    int64_t j = 0;
+    for (; j + 16 <= hd; j += 16) tile_pv<NR, 2>(p, ldp, vt, hd, o, j);
+    if (j < hd) tile_pv<NR, 1>(p, ldp, vt, hd, o, j);
+}
+
+struct Scratch {
+    std::vector<float> q, s, o, kt, vt;
+    std::vector<uint16_t> mask;  // [tile][token]: visible cells of the tile
+    std::vector<uint8_t> active;
+    template <class T>
+    static T* get(std::vector<T>& v, size_t n) {
+        if (v.size() < n) v.resize(n);
+        return v.data();
+    }
+};
+
+void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
+    thread_local Scratch sc;
+    const int64_t hd = a.hd, nh = a.n_head, n_kv = a.n_kv;
+    const int64_t nhs = h1 - h0, ntok = t1 - t0, R = nhs * ntok;
+    const int64_t n_tiles = (n_kv + kTile - 1) / kTile, lds = n_tiles * kTile;
+    const AttentionParams& p = a.p;
+    float* Q = Scratch::get(sc.q, size_t(R * hd));
+    float* S = Scratch::get(sc.s, size_t(R * lds));
+    float* O = Scratch::get(sc.o, size_t(R * hd));
+    float* KT = Scratch::get(sc.kt, size_t(hd * kTile));
+    float* VT = Scratch::get(sc.vt, size_t(hd * kTile));
+    uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
+    uint8_t* active = Scratch::get(sc.active, size_t(n_tiles));
+
+    // Query rows (r = token-in-block * nhs + head-in-slice) in the precision of the K·Q
+    // product: f16-rounded for an f16 cache, Q8_0-quantized for a Q8_0 one.
+    for (int64_t r = 0; r < R; ++r) {
+        const int64_t t = t0 + r / nhs, h = h0 + r % nhs;
+        const float* src = a.q + (t * nh + h) * hd;
+        float* dst = Q + r * hd;
+        if (a.kt == DType::F16) {
+            for (int64_t j = 0; j < hd; j += 8)
+                _mm256_storeu_ps(dst + j,
+                                 _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + j),
+                                                                 _MM_FROUND_TO_NEAREST_INT)));
+        } else if (a.kt == DType::Q8_0) {
+            BlockQ8_0 blk;
+            for (int64_t b = 0; b < hd / 32; ++b) {
+                quantize_row_q8_0(src + b * 32, &blk, 32);
+                const float d = fp16_to_fp32(blk.d);
+                for (int j = 0; j < 32; ++j) dst[b * 32 + j] = float(blk.qs[j]) * d;
+            }
+        } else {
+            std::memcpy(dst, src, size_t(hd) * 4);
+        }
+    }
+
+    // Visibility per tile and token.
+    bool any_active = false;
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        uint16_t any = 0;
+        for (int64_t tl = 0; tl < ntok; ++tl) {
+            const int32_t pos = a.positions[t0 + tl];
+            uint16_t m = 0;
+            for (int cc = 0; cc < kTile; ++cc) {
+                const int64_t c = ti * kTile + cc;
+                if (c < n_kv && a.visible(pos, a.cell_pos(c))) m |= uint16_t(1u << cc);
+            }
+            mask[ti * ntok + tl] = m;
+            any |= m;
+        }
+        active[ti] = any != 0;
+        any_active |= any != 0;
+    }
+    std::fill(O, O + R * hd, 0.0f);
+
+    if (any_active) {
+        // 1. Logits.
+        const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
+        for (int64_t ti = 0; ti < n_tiles; ++ti) {
+            if (!active[ti]) continue;
+            for (int cc = 0; cc < kTile; ++cc) {
+                const int64_t c = ti * kTile + cc;
+                float* tmp = VT;  // row staging
+                if (c < n_kv)
+                    load_row(a.kt, a.k_row(hk, c), tmp, hd);
+                else
+                    std::fill(tmp, tmp + hd, 0.0f);
+                for (int64_t j = 0; j < hd; ++j) KT[j * kTile + cc] = tmp[j];
+            }
+            auto finish = [&](int64_t r, __m256(&acc)[2]) {
+                const uint32_t m = mask[ti * ntok + r / nhs];
+                float* s = S + r * lds + ti * kTile;
+                for (int half = 0; half < 2; ++half) {
+                    __m256 x = _mm256_mul_ps(acc[half], scale);
+                    if (p.softcap > 0) {
+                        alignas(32) float tmp[8];
+                        _mm256_store_ps(tmp, x);
+                        for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
+                        x = _mm256_load_ps(tmp);
+                    }
+                    _mm256_storeu_ps(s + 8 * half,
+                                     _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half)));
+                }
+            };
+            __m256 acc[4][2];
+            int64_t r = 0;
+            for (; r + 4 <= R; r += 4) {
+                tile_dots<4>(Q + r * hd, hd, KT, acc);
+                for (int i = 0; i < 4; ++i) finish(r + i, acc[i]);
+            }
+            for (; r < R; ++r) {
+                tile_dots<1>(Q + r * hd, hd, KT, acc);
+                finish(r, acc[0]);
+            }
+        }
+
+        // 2. Softmax per row over the active tiles.
+        for (int64_t r = 0; r < R; ++r) {
+            float* s = S + r * lds;
+            __m256 vmx = ninf;
+            for (int64_t ti = 0; ti < n_tiles; ++ti) {
+                if (!active[ti]) continue;
+                vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(s + ti * kTile));
+                vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(s + ti * kTile + 8));
+            }
+            alignas(32) float mt[8];
+            _mm256_store_ps(mt, vmx);
+            float mx = mt[0];
+            for (int i = 1; i < 8; ++i) mx = std::max(mx, mt[i]);
+            if (mx == -INFINITY) {  // sees nothing: zero probabilities, zero output
+                for (int64_t ti = 0; ti < n_tiles; ++ti)
+                    if (active[ti]) std::fill(s + ti * kTile, s + ti * kTile + kTile, 0.0f);
+                continue;
+            }
+            const __m256 vm = _mm256_set1_ps(mx);
+            __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+            for (int64_t ti = 0; ti < n_tiles; ++ti) {
+                if (!active[ti]) continue;
+                for (int half = 0; half < 2; ++half) {
+                    float* e = s + ti * kTile + 8 * half;
+                    const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
+                    _mm256_storeu_ps(e, x);
+                    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+                    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+                }
+            }
+            alignas(32) double st[4];
+            _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
+            const double sum = (st[0] + st[1]) + (st[2] + st[3]);
+            const __m256 inv = _mm256_set1_ps(sum > 0 ? float(1.0 / sum) : 0.0f);
+            for (int64_t ti = 0; ti < n_tiles; ++ti) {
+                if (!active[ti]) continue;
+                for (int half = 0; half < 2; ++half) {
+                    float* e = s + ti * kTile + 8 * half;
+                    __m256 w = _mm256_mul_ps(_mm256_loadu_ps(e), inv);
+                    // ggml multiplies the f16 V by the probabilities rounded to f16.
+                    if (a.vt == DType::F16)
+                        w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+                    _mm256_storeu_ps(e, w);
+                }
+            }
+        }
+
+        // 3. O += P·V.
+        for (int64_t ti = 0; ti < n_tiles; ++ti) {
+            if (!active[ti]) continue;
+            uint32_t any = 0;
+            for (int64_t tl = 0; tl < ntok; ++tl) any |= mask[ti * ntok + tl];
+            for (int cc = 0; cc < kTile; ++cc) {
+                const int64_t c = ti * kTile + cc;
+                float* dst = VT + cc * hd;
+                // Cells no row sees are zero rows: empty cells may hold anything.
+                if ((any >> cc) & 1)
+                    load_row(a.vt, a.v_row(hk, c), dst, hd);
+                else
+                    std::fill(dst, dst + hd, 0.0f);
+            }
+            const float* P = S + ti * kTile;
+            int64_t r = 0;
+            for (; r + 4 <= R; r += 4) rows_pv<4>(P + r * lds, lds, VT, hd, O + r * hd);
+            for (; r < R; ++r) rows_pv<1>(P + r * lds, lds, VT, hd, O + r * hd);
+        }
+    }
+
+    for (int64_t r = 0; r < R; ++r) {
+        const int64_t t = t0 + r / nhs, h = h0 + r % nhs;
+        std::memcpy(a.out + (t * nh + h) * hd, O + r * hd, size_t(hd) * 4);
+    }
+}
+
+}  // namespace
+
+AttnBlockFn attention_block_avx2(const AttnArgs& a) {
+    if (a.hd <= 0 || a.hd % 8 != 0) return nullptr;
+    for (DType t : {a.kt, a.vt})
+        if (t != DType::F32 && t != DType::F16 && !(t == DType::Q8_0 && a.hd % 32 == 0))
+            return nullptr;
+    return &block_avx2;
+}
+
+}  // namespace lcx::cpu

@@ -1,0 +1,172 @@
+// The blocked attention fast path against the scalar reference on random shapes, and its
+// independence from the thread count.
+#include "backend/cpu/attention.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/thread_pool.h"
+
+namespace lcx {
+namespace {
+
+struct Case {
+    int64_t hd, nh, nkvh, nt, nctx, n_kv;
+    DType kt, vt;
+    AttentionParams p;
+    bool kv_pos;  // random kv_positions with empty cells
+};
+
+struct Data {
+    Tensor q, k, v;
+    std::vector<int32_t> pos, kvpos;
+};
+
+Data make_data(const Case& c, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    Data d;
+    d.q = Tensor::zeros(DType::F32, {c.hd, c.nh, c.nt});
+    for (int64_t i = 0; i < d.q.n_elements(); ++i) d.q.data_as<float>()[i] = nd(rng);
+    auto be = make_cpu_backend(1);
+    for (auto [dst, t] : {std::pair{&d.k, c.kt}, std::pair{&d.v, c.vt}}) {
+        Tensor f = Tensor::zeros(DType::F32, {c.hd, c.nkvh * c.nctx});
+        for (int64_t i = 0; i < f.n_elements(); ++i) f.data_as<float>()[i] = nd(rng);
+        *dst = Tensor::zeros(t, {c.hd, c.nkvh, c.nctx});
+        be->store_rows(f, *dst, 0);
+    }
+    // Tokens at the end of the filled cells, as in prefill after a prompt prefix.
+    for (int64_t t = 0; t < c.nt; ++t) d.pos.push_back(int32_t(c.n_kv - c.nt + t));
+    if (c.kv_pos) {
+        // Cells hold shuffled positions; about one in five is empty.
+        std::vector<int32_t> ps(size_t(c.n_kv));
+        for (int64_t i = 0; i < c.n_kv; ++i) ps[size_t(i)] = int32_t(i);
+        std::shuffle(ps.begin(), ps.end(), rng);
+        for (auto& x : ps)
+            if (rng() % 5 == 0) x = -1;
+        d.kvpos = ps;
+    }
+    return d;
+}
+
+cpu::AttnArgs args(const Case& c, const Data& d, Tensor& out) {
+    cpu::AttnArgs a;
+    a.q = d.q.data_as<float>();
+    a.out = out.data_as<float>();
+    a.k = d.k.row(0);
+    a.v = d.v.row(0);
+    a.k_row_bytes = d.k.row_size();
+    a.v_row_bytes = d.v.row_size();
+    a.kt = c.kt;
+    a.vt = c.vt;
+    a.hd = c.hd;
+    a.n_head = c.nh;
+    a.n_head_kv = c.nkvh;
+    a.n_tokens = c.nt;
+    a.n_kv = c.n_kv;
+    a.positions = d.pos.data();
+    a.kv_positions = d.kvpos.empty() ? nullptr : d.kvpos.data();
+    a.p = c.p;
+    return a;
+}
+
+// Fast path vs reference: the same roundings (f16 Q and P), different summation orders
+// and a polynomial exp (~1 ulp). Outputs are convex combinations of unit-size V rows, so
+// an absolute 1e-5 covers float accumulation over a few hundred cells and Q8_0 K's
+// product rounding of dequantized values (seen: 1.5e-6). With an f16 V, a probability one
+// float ulp away can round to the neighbouring f16, 2^-11 of it: 5e-4 (seen: 1.4e-4).
+TEST(Attention, FastMatchesReferenceOnRandomShapes) {
+    cpu::AttnArgs probe;
+    probe.hd = 64;
+    if (!cpu::attention_block_avx2(probe)) GTEST_SKIP() << "no fast attention in this build";
+    ThreadPool pool(3);
+    std::mt19937 rng(7);
+    const DType types[] = {DType::F32, DType::F16, DType::Q8_0};
+    const int64_t hds[] = {8, 32, 64, 80, 128};
+    int n_fast = 0;
+    for (int iter = 0; iter < 120; ++iter) {
+        Case c;
+        c.hd = hds[rng() % 5];
+        c.nkvh = 1 + rng() % 3;
+        c.nh = c.nkvh * (1 + rng() % 8);
+        c.nctx = 1 + rng() % 300;
+        c.n_kv = 1 + int64_t(rng() % uint32_t(c.nctx));
+        c.nt = 1 + int64_t(rng() % uint32_t(std::min<int64_t>(c.n_kv, 40)));
+        c.kt = types[rng() % 3];
+        c.vt = types[rng() % 3];
+        if (c.hd % 32 != 0) {
+            if (c.kt == DType::Q8_0) c.kt = DType::F16;
+            if (c.vt == DType::Q8_0) c.vt = DType::F16;
+        }
+        c.p.scale = 1.0f / std::sqrt(float(c.hd));
+        c.p.causal = rng() % 4 != 0;
+        if (rng() % 3 == 0) c.p.softcap = 2.0f + float(rng() % 30);
+        if (rng() % 3 == 0) c.p.sliding_window = 1 + int32_t(rng() % 40);
+        c.p.n_kv = c.n_kv;
+        c.kv_pos = rng() % 3 == 0;
+        Data d = make_data(c, uint32_t(iter));
+        Tensor want = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+        Tensor got = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+        const cpu::AttnArgs aw = args(c, d, want), ag = args(c, d, got);
+        cpu::attention_run(aw, false, pool);
+        cpu::attention_run(ag, true, pool);
+        n_fast += cpu::attention_block_avx2(ag) != nullptr;
+        const double tol = c.vt == DType::F16 ? 5e-4 : 1e-5;
+        for (int64_t i = 0; i < want.n_elements(); ++i)
+            ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], tol)
+                << "iter " << iter << " hd " << c.hd << " nh " << c.nh << "/" << c.nkvh << " nt "
+                << c.nt << " n_kv " << c.n_kv << " K " << dtype_name(c.kt) << " V "
+                << dtype_name(c.vt) << " causal " << c.p.causal << " softcap " << c.p.softcap
+                << " window " << c.p.sliding_window << " kvpos " << c.kv_pos << " i " << i;
+    }
+    EXPECT_EQ(n_fast, 120);
+}
+
+// A token that sees no cell (all empty) gets a zero output, as in the reference.
+TEST(Attention, RowSeeingNothingIsZero) {
+    Case c{64, 8, 2, 3, 40, 40, DType::F16, DType::F16, {}, true};
+    c.p.n_kv = c.n_kv;
+    c.p.scale = 0.125f;
+    Data d = make_data(c, 3);
+    for (auto& x : d.kvpos) x = x < 30 ? -1 : x;  // cells hold positions >= 30 or nothing
+    d.pos = {5, 35, 39};                          // so token 0 sees no cell
+    ThreadPool pool(2);
+    Tensor want = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+    Tensor got = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+    cpu::attention_run(args(c, d, want), false, pool);
+    cpu::attention_run(args(c, d, got), true, pool);
+    for (int64_t i = 0; i < want.n_elements(); ++i)
+        ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], 2e-5) << i;
+    for (int64_t i = 0; i < c.hd * c.nh; ++i) ASSERT_EQ(got.data_as<float>()[i], 0.0f);
+}
+
+// The backend's results are bit-identical for any thread count (prefill and decode).
+TEST(Attention, BitIdenticalAcrossThreadCounts) {
+    for (int64_t nt : {1, 37}) {
+        Case c{64, 32, 4, nt, 200, 150, DType::F16, DType::F16, {}, false};
+        c.p.n_kv = c.n_kv;
+        c.p.scale = 0.125f;
+        Data d = make_data(c, 11);
+        std::vector<float> first;
+        for (int n : {1, 2, 3, 5, 8}) {
+            auto be = make_cpu_backend(n);
+            Tensor out = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+            be->attention(d.q, d.k, d.v, d.pos, c.p, out);
+            std::vector<float> got(out.data_as<float>(), out.data_as<float>() + out.n_elements());
+            if (first.empty())
+                first = got;
+            else
+                ASSERT_EQ(0, std::memcmp(first.data(), got.data(), got.size() * 4))
+                    << "threads " << n << " nt " << nt;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace lcx
