@@ -70,6 +70,26 @@ inline void load_row(DType t, const uint8_t* src, float* dst, int64_t hd) {
     }
 }
 
+// dst[i * lds + k] = src[k * lss + i] for an 8 × 8 block.
+inline void transpose8(const float* src, int64_t lss, float* dst, int64_t lds) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lss);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 8; g += 4) {
+        r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+        r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+        r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + i * lds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * lds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
 // S rows [r, r+NR) × the tile's 16 cells: kt is [hd][16], q rows hd apart.
 template <int NR>
 inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&acc)[4][2]) {
@@ -181,15 +201,18 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
             if (!active[ti]) continue;
+            // K tile rows staged in VT as [16][hd], then transposed into KT [hd][16].
             for (int cc = 0; cc < kTile; ++cc) {
                 const int64_t c = ti * kTile + cc;
-                float* tmp = VT;  // row staging
+                float* dst = VT + cc * hd;
                 if (c < n_kv)
-                    load_row(a.kt, a.k_row(hk, c), tmp, hd);
+                    load_row(a.kt, a.k_row(hk, c), dst, hd);
                 else
-                    std::fill(tmp, tmp + hd, 0.0f);
-                for (int64_t j = 0; j < hd; ++j) KT[j * kTile + cc] = tmp[j];
+                    std::fill(dst, dst + hd, 0.0f);
             }
+            for (int half = 0; half < 2; ++half)
+                for (int64_t j = 0; j < hd; j += 8)
+                    transpose8(VT + half * 8 * hd + j, hd, KT + j * kTile + half * 8, kTile);
             auto finish = [&](int64_t r, __m256(&acc)[2]) {
                 const uint32_t m = mask[ti * ntok + r / nhs];
                 float* s = S + r * lds + ti * kTile;
