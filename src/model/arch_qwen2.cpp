@@ -74,6 +74,7 @@ class Qwen2Architecture final : public Architecture {
         if (n_out == 0) return;
         Tensor h = first_rows(ws.out_rows, n_out);
         rms_norm_mul(be, h, w.output_norm, hp.norm_eps, h);
+        if (!batch.want_logits) return;
         Tensor logits = first_rows(ws.logits, n_out);
         be.matmul(w.output, h, logits);
     }

@@ -80,6 +80,7 @@ class StarCoder2Architecture final : public Architecture {
         if (n_out == 0) return;
         Tensor h = first_rows(ws.out_rows, n_out);
         layer_norm_affine(be, h, w.output_norm, w.output_norm_b, hp.norm_eps, h);
+        if (!batch.want_logits) return;
         Tensor logits = first_rows(ws.logits, n_out);
         be.matmul(w.output, h, logits);
     }

@@ -29,8 +29,9 @@ class Architecture {
     // that the values make sense for this family.
     virtual void complete_hparams(const gguf::GgufFile& file, HParams& hp) const = 0;
     virtual ModelWeights bind_weights(WeightBinder& binder, const HParams& hp) const = 0;
-    // One pass over `batch`: appends the batch's K/V to `kv` and writes the logits of
-    // batch.outputs into the first rows of ws.logits.
+    // One pass over `batch`: appends the batch's K/V to `kv`, leaves the output-normed
+    // hidden rows of batch.outputs in the first rows of ws.out_rows and, unless
+    // !batch.want_logits, writes their logits into the first rows of ws.logits.
     virtual void forward(Backend& backend, const HParams& hp, const ModelWeights& w,
                          const ForwardBatch& batch, KvTensors& kv, Workspace& ws) const = 0;
 };

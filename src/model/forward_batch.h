@@ -29,6 +29,10 @@ struct ForwardBatch {
     // Batch indices whose logits are wanted, in increasing order; row i of the logits
     // output belongs to outputs[i].
     std::span<const int32_t> outputs;
+    // false: the pass stops after the output norm, skipping the output projection. The
+    // first rows of ws.out_rows then hold the final-normed hidden states of `outputs`
+    // (what embeddings pool) and ws.logits is left as it was.
+    bool want_logits = true;
 };
 
 // The KV cache as the forward pass sees it: per layer one K and one V tensor of shape
@@ -49,7 +53,7 @@ struct Workspace {
     Tensor attn;      // attention output [n_embd_q, n_batch]
     Tensor proj;      // block output before the residual [n_embd, n_batch]
     Tensor gate, up;  // FFN hidden [n_ff, n_batch]
-    Tensor out_rows;  // hidden rows that produce logits [n_embd, n_batch]
+    Tensor out_rows;  // hidden rows of the outputs, output-normed in place [n_embd, n_batch]
     Tensor logits;    // [n_vocab, n_batch]
     std::vector<int32_t> index_scratch;
 };

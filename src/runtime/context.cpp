@@ -18,7 +18,7 @@ Context::Context(std::shared_ptr<const Model> model, Backend& backend, const Con
     ws_ = model_->make_workspace(backend_, n_batch_);
 }
 
-void Context::decode(const Batch& batch) {
+void Context::decode(const Batch& batch, DecodeOutput output) {
     check(!batch.empty(), "decode: empty batch");
     if (!(int64_t(batch.size()) <= kv_.n_free()))
         throw Error("the context is full: " + std::to_string(batch.size()) +
@@ -38,7 +38,8 @@ void Context::decode(const Batch& batch) {
     output_row_.assign(batch.size(), -1);
     for (size_t i = 0; i < batch.size(); ++i)
         if (batch[i].want_logits) output_row_[i] = int32_t(n_outputs++);
-    logits_.resize(n_outputs * size_t(n_vocab));
+    output_ = output;
+    logits_.resize(n_outputs * size_t(output == DecodeOutput::Logits ? n_vocab : n_embd()));
     last_batch_size_ = batch.size();
 
     for (size_t first = 0; first < batch.size(); first += size_t(n_batch_))
@@ -64,6 +65,7 @@ void Context::decode_chunk(const Batch& batch, size_t first, size_t count) {
     fb.positions = positions_;
     fb.outputs = outputs_;
     fb.n_kv = kv_.n_kv();
+    fb.want_logits = output_ == DecodeOutput::Logits;
     group_seq_.clear();
     for (size_t i = 0; i < count;) {
         size_t j = i;
@@ -91,20 +93,30 @@ void Context::decode_chunk(const Batch& batch, size_t first, size_t count) {
         throw;
     }
 
-    const size_t n_vocab = size_t(this->n_vocab());
+    const bool logits = output_ == DecodeOutput::Logits;
+    const Tensor& src = logits ? ws_.logits : ws_.out_rows;
+    const size_t width = size_t(logits ? n_vocab() : n_embd());
     for (size_t o = 0; o < outputs_.size(); ++o) {
         const int32_t row = output_row_[first + size_t(outputs_[o])];
-        std::memcpy(&logits_[size_t(row) * n_vocab], ws_.logits.row(int64_t(o)),
-                    n_vocab * sizeof(float));
+        std::memcpy(&logits_[size_t(row) * width], src.row(int64_t(o)), width * sizeof(float));
     }
 }
 
-std::span<const float> Context::logits(int32_t i) const {
+std::span<const float> Context::output_row(int32_t i, DecodeOutput kind, const char* what) const {
     const int64_t idx = i < 0 ? int64_t(last_batch_size_) + i : i;
-    if (!(idx >= 0 && idx < int64_t(last_batch_size_) && output_row_[size_t(idx)] >= 0))
-        throw Error("no logits for batch entry " + std::to_string(i));
-    const size_t n_vocab = size_t(this->n_vocab());
-    return {&logits_[size_t(output_row_[size_t(idx)]) * n_vocab], n_vocab};
+    if (!(output_ == kind && idx >= 0 && idx < int64_t(last_batch_size_) &&
+          output_row_[size_t(idx)] >= 0))
+        throw Error(std::string("no ") + what + " for batch entry " + std::to_string(i));
+    const size_t width = size_t(kind == DecodeOutput::Logits ? n_vocab() : n_embd());
+    return {&logits_[size_t(output_row_[size_t(idx)]) * width], width};
+}
+
+std::span<const float> Context::logits(int32_t i) const {
+    return output_row(i, DecodeOutput::Logits, "logits");
+}
+
+std::span<const float> Context::embedding(int32_t i) const {
+    return output_row(i, DecodeOutput::Embeddings, "embedding");
 }
 
 }  // namespace lcx
