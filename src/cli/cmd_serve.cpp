@@ -102,6 +102,7 @@ void run_serve(const ServeArgs& a) {
     engine->scheduler = scheduler.get();
     engine->n_ctx_slot = n_ctx_slot;
     engine->n_ctx_train = lm.model->hparams().n_ctx_train;
+    engine->n_embd = lm.model->hparams().n_embd;
     engine->chat_template =
         a.chat_template.empty()
             ? ChatTemplate::detect(

@@ -56,6 +56,25 @@ json usage_json(const TaskEvent& done) {
             {"prompt_tokens_details", {{"cached_tokens", done.cached_tokens}}}};
 }
 
+// Standard base64 (with padding) of raw bytes: OpenAI's "base64" embeddings are the
+// little-endian float32 values so encoded.
+std::string base64(const void* data, size_t n) {
+    static const char* kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const auto* p = static_cast<const unsigned char*>(data);
+    std::string out;
+    out.reserve((n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        const uint32_t b = uint32_t(p[i]) << 16 | (i + 1 < n ? uint32_t(p[i + 1]) << 8 : 0) |
+                           (i + 2 < n ? uint32_t(p[i + 2]) : 0);
+        out += kAlphabet[(b >> 18) & 63];
+        out += kAlphabet[(b >> 12) & 63];
+        out += i + 1 < n ? kAlphabet[(b >> 6) & 63] : '=';
+        out += i + 2 < n ? kAlphabet[b & 63] : '=';
+    }
+    return out;
+}
+
 // OpenAI knows only these two for a finished generation.
 const char* openai_finish(FinishReason r) { return r == FinishReason::Length ? "length" : "stop"; }
 
@@ -198,12 +217,8 @@ void HttpServer::install_routes() {
     h.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
         handle_detokenize(req, res);
     });
-    h.Post("/v1/embeddings", [](const httplib::Request& req, httplib::Response&) {
-        parse_body(req.body);  // malformed bodies still get their 400
-        throw ApiError(501,
-                       "embeddings are not implemented: the runtime does not expose hidden "
-                       "states yet",
-                       "", "not_implemented_error", "not_implemented");
+    h.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+        handle_embeddings(req, res);
     });
 }
 
@@ -219,6 +234,39 @@ void HttpServer::handle_models(httplib::Response& res) {
                     {"n_vocab", e.vocab.n_tokens()},
                     {"n_parallel", e.scheduler->params().n_parallel}}}};
     send_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
+}
+
+void HttpServer::handle_embeddings(const httplib::Request& req, httplib::Response& res) {
+    const Engine& e = engine();
+    const json body = parse_body(req.body);
+    ParsedEmbeddingRequest pr = parse_embedding_request(body, e.vocab, e.n_ctx_slot, e.n_embd);
+    int64_t n_tokens = 0;
+    for (const auto& in : pr.inputs) n_tokens += int64_t(in.size());
+    auto task = std::make_shared<EmbeddingTask>(std::move(pr.inputs));
+    if (!e.scheduler->submit(task))
+        throw ApiError(503,
+                       "the server is busy: the embedding queue is full (or the server is "
+                       "shutting down); retry later",
+                       "", "", "server_busy");
+    ++in_flight_;
+    // The scheduler always completes a task (at the latest when it shuts down).
+    while (!task->wait(std::chrono::milliseconds(1000))) {
+    }
+    --in_flight_;
+    if (!task->error().empty()) throw ApiError(task->status(), task->error());
+    json data = json::array();
+    for (size_t i = 0; i < task->vectors().size(); ++i) {
+        const std::vector<float>& v = task->vectors()[i];
+        data.push_back({{"object", "embedding"},
+                        {"index", i},
+                        {"embedding",
+                         pr.base64 ? json(base64(v.data(), v.size() * sizeof(float))) : json(v)}});
+    }
+    send_json(res, 200,
+              {{"object", "list"},
+               {"data", std::move(data)},
+               {"model", e.model_id},
+               {"usage", {{"prompt_tokens", n_tokens}, {"total_tokens", n_tokens}}}});
 }
 
 void HttpServer::handle_tokenize(const httplib::Request& req, httplib::Response& res) {

@@ -32,6 +32,7 @@ struct Engine {
     Scheduler* scheduler = nullptr;
     int64_t n_ctx_slot = 0;
     int64_t n_ctx_train = 0;
+    int64_t n_embd = 0;
 };
 
 class HttpServer {
@@ -52,6 +53,7 @@ class HttpServer {
   private:
     void install_routes();
     void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+    void handle_embeddings(const httplib::Request& req, httplib::Response& res);
     void handle_tokenize(const httplib::Request& req, httplib::Response& res);
     void handle_detokenize(const httplib::Request& req, httplib::Response& res);
     void handle_models(httplib::Response& res);

@@ -269,4 +269,60 @@ ParsedRequest parse_completion_request(const json& body, const Vocab& vocab, int
     return r;
 }
 
+ParsedEmbeddingRequest parse_embedding_request(const json& body, const Vocab& vocab,
+                                               int64_t n_ctx_slot, int64_t n_embd) {
+    if (!body.is_object()) throw ApiError(400, "the request body must be a JSON object");
+    ParsedEmbeddingRequest r;
+    if (const json* v = field(body, "model")) {
+        if (!v->is_string()) throw invalid_field("model", "'model' must be a string");
+        r.model = v->get<std::string>();
+    }
+    if (const json* v = field(body, "encoding_format")) {
+        if (!v->is_string() ||
+            (v->get<std::string>() != "float" && v->get<std::string>() != "base64"))
+            throw invalid_field("encoding_format",
+                                "'encoding_format' must be \"float\" or \"base64\"");
+        r.base64 = v->get<std::string>() == "base64";
+    }
+    if (auto d = get_int(body, "dimensions", 1, INT32_MAX); d && *d != n_embd)
+        throw invalid_field("dimensions", "'dimensions' must be " + std::to_string(n_embd) +
+                                              " (this model's embedding size) or absent");
+    if (const json* v = field(body, "user"); v && !v->is_string())
+        throw invalid_field("user", "'user' must be a string");
+
+    const json* in = field(body, "input");
+    if (!in) throw invalid_field("input", "'input' is required");
+    const char* shape =
+        "'input' must be a string, an array of strings, an array of token ids or an array of "
+        "token id arrays";
+    auto tokenize = [&](const json& one, const std::string& param) {
+        std::vector<int32_t> ids;
+        if (one.is_string())
+            ids = vocab.tokenize(one.get<std::string>(), /*add_special=*/true,
+                                 /*parse_special=*/true);
+        else
+            ids = parse_token_array(one, param, vocab);
+        check_prompt_fits(ids, n_ctx_slot, param);
+        return ids;
+    };
+    if (in->is_string()) {
+        r.inputs.push_back(tokenize(*in, "input"));
+    } else if (in->is_array()) {
+        if (in->empty()) throw invalid_field("input", "'input' must not be empty");
+        if (in->size() > 2048) throw invalid_field("input", "'input' may hold at most 2048 inputs");
+        if ((*in)[0].is_number()) {
+            r.inputs.push_back(tokenize(*in, "input"));
+        } else {
+            for (size_t i = 0; i < in->size(); ++i) {
+                const json& one = (*in)[i];
+                if (!one.is_string() && !one.is_array()) throw invalid_field("input", shape);
+                r.inputs.push_back(tokenize(one, "input[" + std::to_string(i) + "]"));
+            }
+        }
+    } else {
+        throw invalid_field("input", shape);
+    }
+    return r;
+}
+
 }  // namespace lcx::server

@@ -33,6 +33,18 @@ ParsedRequest parse_chat_request(const nlohmann::json& body, const Vocab& vocab,
 ParsedRequest parse_completion_request(const nlohmann::json& body, const Vocab& vocab,
                                        int64_t n_ctx_slot);
 
+struct ParsedEmbeddingRequest {
+    std::vector<std::vector<int32_t>> inputs;  // tokens of each input, in order
+    bool base64 = false;                       // encoding_format "base64"
+    std::string model;
+};
+
+// POST /v1/embeddings: `input` is a string, an array of strings, an array of token ids
+// or an array of such arrays (at most 2048 inputs); `encoding_format` "float" (default)
+// or "base64"; `dimensions`, when given, must equal the model's n_embd.
+ParsedEmbeddingRequest parse_embedding_request(const nlohmann::json& body, const Vocab& vocab,
+                                               int64_t n_ctx_slot, int64_t n_embd);
+
 // Body text to JSON; throws ApiError 400 for malformed JSON or a body that is not an object.
 nlohmann::json parse_body(const std::string& body);
 

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "runtime/embedding.h"
 
 namespace lcx::server {
 
@@ -72,6 +73,54 @@ bool Scheduler::submit(std::shared_ptr<Task> task) {
     return true;
 }
 
+bool Scheduler::submit(std::shared_ptr<EmbeddingTask> task) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_ || draining_) return false;
+        if (int32_t(embed_queue_.size()) >= std::max(params_.max_queue, 1)) return false;
+        embed_queue_.push_back(std::move(task));
+    }
+    cv_.notify_all();
+    return true;
+}
+
+void Scheduler::run_embedding(EmbeddingTask& task) {
+    try {
+        if (!embed_ctx_) {
+            ContextParams cp;
+            cp.n_ctx = params_.n_ctx_slot;
+            cp.n_batch = ctx_.n_batch();
+            cp.type_k = ctx_.kv_cache().type_k();
+            cp.type_v = ctx_.kv_cache().type_v();
+            embed_ctx_ = std::make_unique<Context>(ctx_.shared_model(), ctx_.backend(), cp);
+        }
+        std::vector<std::vector<float>> vectors;
+        vectors.reserve(task.inputs().size());
+        uint64_t n_tokens = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        for (const auto& tokens : task.inputs()) {
+            vectors.push_back(mean_pooled_embedding(*embed_ctx_, tokens));
+            n_tokens += tokens.size();
+        }
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        {
+            std::lock_guard lock(mutex_);
+            stats_.prompt_tokens += n_tokens;
+            stats_.decode_seconds += seconds;
+        }
+        task.complete(std::move(vectors));
+    } catch (const Error& e) {
+        log::warn("embedding: %s", e.what());
+        if (embed_ctx_) embed_ctx_->clear();
+        task.complete({}, e.what(), 400);
+    } catch (const std::exception& e) {
+        log::error("embedding: %s", e.what());
+        if (embed_ctx_) embed_ctx_->clear();
+        task.complete({}, std::string("internal error: ") + e.what(), 500);
+    }
+}
+
 void Scheduler::stop(std::chrono::milliseconds grace) {
     const auto deadline = std::chrono::steady_clock::now() + grace;
     {
@@ -82,7 +131,7 @@ void Scheduler::stop(std::chrono::milliseconds grace) {
     while (std::chrono::steady_clock::now() < deadline) {
         {
             std::lock_guard lock(mutex_);
-            if (stats_.slots_busy == 0 && queue_.empty()) break;
+            if (stats_.slots_busy == 0 && queue_.empty() && embed_queue_.empty()) break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -245,8 +294,17 @@ void Scheduler::run() {
                 return std::any_of(slots_.begin(), slots_.end(),
                                    [](const Slot& s) { return s.state != SlotState::Idle; });
             };
-            cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || active(); });
+            cv_.wait(lock, [&] {
+                return stopping_ || !queue_.empty() || !embed_queue_.empty() || active();
+            });
             if (stopping_) break;
+            if (!embed_queue_.empty()) {
+                auto task = std::move(embed_queue_.front());
+                embed_queue_.pop_front();
+                lock.unlock();
+                run_embedding(*task);
+                lock.lock();
+            }
             for (auto it = queue_.begin(); it != queue_.end();) {
                 if ((*it)->cancelled()) {
                     dropped.push_back(std::move(*it));
@@ -337,9 +395,11 @@ void Scheduler::run() {
         if (s.state != SlotState::Idle)
             finish(s, FinishReason::Cancelled, "the server is shutting down");
     std::deque<std::shared_ptr<Task>> rest;
+    std::deque<std::shared_ptr<EmbeddingTask>> rest_embed;
     {
         std::lock_guard lock(mutex_);
         rest.swap(queue_);
+        rest_embed.swap(embed_queue_);
         stats_.queue_depth = 0;
         stats_.slots_busy = 0;
     }
@@ -351,6 +411,7 @@ void Scheduler::run() {
         done.status = 503;
         t->push(std::move(done));
     }
+    for (auto& t : rest_embed) t->complete({}, "the server is shutting down", 503);
 }
 
 }  // namespace lcx::server

@@ -7,6 +7,11 @@
 // Each slot keeps the tokens its KV sequence holds; a new request goes to the free slot
 // sharing the longest prefix with its prompt, and only the rest of the prompt is
 // evaluated (a conversation's follow-up turn re-reads just the new messages).
+//
+// Embedding requests wait in a queue of their own; the thread evaluates one per step,
+// before the step's batch, in a second context of one slot's size (created on first use)
+// so that no slot's cache is disturbed. A long one delays the running streams by its
+// evaluation time.
 #pragma once
 
 #include <chrono>
@@ -54,6 +59,9 @@ class Scheduler {
 
     // Queues a task; false when the queue is full (or the scheduler is stopping).
     bool submit(std::shared_ptr<Task> task);
+    // Queues an embedding request; false when its queue is full (or the scheduler is
+    // stopping).
+    bool submit(std::shared_ptr<EmbeddingTask> task);
     // Refuses new tasks, lets running and queued ones finish for up to `grace`, then ends
     // the rest (FinishReason::Cancelled) and joins the thread. Idempotent.
     void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
@@ -86,6 +94,7 @@ class Scheduler {
     void on_logits(Slot& slot, std::span<const float> logits);
     void decode_range(size_t first, size_t count);
     Slot* pick_slot(const std::vector<int32_t>& prompt);
+    void run_embedding(EmbeddingTask& task);
 
     Context& ctx_;
     const Vocab& vocab_;
@@ -98,6 +107,8 @@ class Scheduler {
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<std::shared_ptr<Task>> queue_;
+    std::deque<std::shared_ptr<EmbeddingTask>> embed_queue_;
+    std::unique_ptr<Context> embed_ctx_;  // the scheduler thread's, for embeddings
     bool stopping_ = false;
     bool draining_ = false;
     SchedulerStats stats_;  // guarded by mutex_

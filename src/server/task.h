@@ -77,4 +77,47 @@ class Task {
     std::atomic<bool> cancelled_{false};
 };
 
+// One /v1/embeddings request: token lists in, one pooled vector per list out. The
+// scheduler thread evaluates it in a context of its own (no slot's cache is touched) and
+// completes it once; the HTTP thread waits for that.
+class EmbeddingTask {
+  public:
+    explicit EmbeddingTask(std::vector<std::vector<int32_t>> inputs) : inputs_(std::move(inputs)) {}
+
+    const std::vector<std::vector<int32_t>>& inputs() const { return inputs_; }
+
+    // --- the scheduler's side ---
+    // Either vectors (one per input) or an error with the HTTP status it maps to.
+    void complete(std::vector<std::vector<float>> vectors, std::string error = {},
+                  int status = 200) {
+        {
+            std::lock_guard lock(mutex_);
+            vectors_ = std::move(vectors);
+            error_ = std::move(error);
+            status_ = status;
+            done_ = true;
+        }
+        cv_.notify_all();
+    }
+
+    // --- the HTTP side ---
+    // True once complete() was called (then vectors(), error() and status() are final).
+    bool wait(std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex_);
+        return cv_.wait_for(lock, timeout, [&] { return done_; });
+    }
+    const std::vector<std::vector<float>>& vectors() const { return vectors_; }
+    const std::string& error() const { return error_; }
+    int status() const { return status_; }
+
+  private:
+    std::vector<std::vector<int32_t>> inputs_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::vector<std::vector<float>> vectors_;
+    std::string error_;
+    int status_ = 200;
+};
+
 }  // namespace lcx::server

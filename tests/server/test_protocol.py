@@ -2,9 +2,11 @@
 prefix reuse, queue limits, client disconnects and shutdown. Standard library only.
 Usage: test_protocol.py path/to/llama-cxx"""
 
+import base64
 import json
 import re
 import socket
+import struct
 import time
 import unittest
 
@@ -190,10 +192,69 @@ class Endpoints(unittest.TestCase):
         gen = float(re.search(r"(?m)^llamacxx_generated_tokens_total (\S+)$", text).group(1))
         self.assertGreaterEqual(gen, 3)
 
-    def test_embeddings_not_implemented(self):
-        status, body, _ = self.srv.request("POST", "/v1/embeddings", {"input": "hi"})
-        assert_error(self, status, body, 501)
-        self.assertIn("not implemented", body["error"]["message"])
+    def test_embeddings(self):
+        def embed(inp, **kw):
+            body = {"input": inp, "model": "stories260K"}
+            body.update(kw)
+            status, resp, _ = self.srv.request("POST", "/v1/embeddings", body)
+            self.assertEqual(status, 200, resp)
+            return resp
+
+        one = embed("Once upon a time")
+        self.assertEqual(one["object"], "list")
+        self.assertEqual(one["model"], "stories260K")
+        self.assertEqual(len(one["data"]), 1)
+        item = one["data"][0]
+        self.assertEqual((item["object"], item["index"]), ("embedding", 0))
+        vec = item["embedding"]
+        self.assertEqual(len(vec), 64)  # stories260K's n_embd
+        self.assertAlmostEqual(sum(x * x for x in vec), 1.0, places=4)
+        _, toks, _ = self.srv.request("POST", "/tokenize",
+                                      {"content": "Once upon a time", "add_special": True})
+        n = len(toks["tokens"])
+        self.assertEqual(one["usage"], {"prompt_tokens": n, "total_tokens": n})
+
+        # A batch: each input pooled on its own, in order; the same text gives the same
+        # vector, another text another one; token arrays are inputs too.
+        many = embed(["Once upon a time", "The dog ran to the park.", toks["tokens"]])
+        self.assertEqual([d["index"] for d in many["data"]], [0, 1, 2])
+        v0, v1, v2 = (d["embedding"] for d in many["data"])
+        self.assertEqual(v0, vec)
+        self.assertEqual(v2, vec)
+        self.assertGreater(max(abs(a - b) for a, b in zip(v0, v1)), 1e-3)
+        self.assertEqual(embed(toks["tokens"])["data"][0]["embedding"], vec)
+
+        # base64: the same float32 values, little-endian.
+        b64 = embed("Once upon a time", encoding_format="base64")["data"][0]["embedding"]
+        raw = base64.b64decode(b64)
+        self.assertEqual(len(raw), 4 * 64)
+        floats = struct.unpack("<64f", raw)
+        self.assertLess(max(abs(a - b) for a, b in zip(floats, vec)), 1e-6)
+
+    def test_embeddings_errors(self):
+        cases = [
+            ({}, "input"),
+            ({"input": 5}, "input"),
+            ({"input": None}, "input"),
+            ({"input": {"text": "x"}}, "input"),
+            ({"input": []}, "input"),
+            ({"input": ["ok", 7]}, "input"),
+            ({"input": [1, "x"]}, "input"),
+            ({"input": [1, 100000]}, "input"),
+            ({"input": ["ok", [1, -2]]}, "input[1]"),
+            ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
+            ({"input": "x", "dimensions": 3}, "dimensions"),
+            ({"input": "x", "model": 3}, "model"),
+        ]
+        for body, param in cases:
+            with self.subTest(body=body):
+                status, resp, _ = self.srv.request("POST", "/v1/embeddings", body)
+                assert_error(self, status, resp, 400, param)
+        status, resp, _ = self.srv.request("POST", "/v1/embeddings", b"{not json", raw=True)
+        assert_error(self, status, resp, 400)
+        # The server still answers afterwards.
+        status, resp, _ = self.srv.request("POST", "/v1/embeddings", {"input": "x"})
+        self.assertEqual(status, 200, resp)
 
     def test_errors(self):
         status, body, _ = self.srv.request("GET", "/nope")
@@ -236,6 +297,27 @@ class Endpoints(unittest.TestCase):
 
 
 class Limits(unittest.TestCase):
+    def test_embeddings_leave_slots_alone(self):
+        srv = Server(BINARY, "-c", "64", "--parallel", "1")
+        try:
+            conv = {"messages": [{"role": "user", "content": "A red ball."}],
+                    "temperature": 0, "max_tokens": 8}
+            _, first, _ = srv.request("POST", "/v1/chat/completions", conv)
+            status, resp, _ = srv.request("POST", "/v1/embeddings",
+                                          {"input": ["Once upon a time", "Lily"]})
+            self.assertEqual(status, 200, resp)
+            # Longer than the slot's context: 400 naming the input.
+            status, resp, _ = srv.request("POST", "/v1/embeddings",
+                                          {"input": ["x", " ".join(["time"] * 100)]})
+            assert_error(self, status, resp, 400, "input[1]")
+            # The only slot's cache still holds the conversation.
+            _, again, _ = srv.request("POST", "/v1/chat/completions", conv)
+            self.assertEqual(again["usage"]["prompt_tokens_details"]["cached_tokens"],
+                             first["usage"]["prompt_tokens"] - 1)
+            self.assertEqual(again["choices"][0]["message"], first["choices"][0]["message"])
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
     def test_context_overflow_is_400(self):
         srv = Server(BINARY, "-c", "64")
         try:
