@@ -1,4 +1,13 @@
 // `llama-cxx generate`: complete a prompt, streaming the text to stdout.
+//
+// Ctrl-C stops the generation cleanly: the text so far is ended with a newline, the
+// summary goes to stderr (stop: interrupted) and the exit status is 130, as llama.cpp's
+// CLI does. A second Ctrl-C exits at once. While a prompt longer than one batch is read,
+// stderr shows its progress when it is a terminal.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -11,6 +20,23 @@
 namespace lcx::cli {
 
 namespace {
+
+std::atomic<bool> g_interrupt{false};
+
+extern "C" void on_generate_sigint(int) {
+    if (g_interrupt.exchange(true)) _exit(130);  // the second Ctrl-C does not wait
+}
+
+// Restores the default SIGINT action however the command ends.
+struct SigintGuard {
+    SigintGuard() {
+        g_interrupt.store(false);
+        std::signal(SIGINT, on_generate_sigint);
+    }
+    ~SigintGuard() { std::signal(SIGINT, SIG_DFL); }
+    SigintGuard(const SigintGuard&) = delete;
+    SigintGuard& operator=(const SigintGuard&) = delete;
+};
 
 struct GenerateArgs {
     ModelOptions model;
@@ -44,19 +70,38 @@ void run_generate(const GenerateArgs& a) {
     GenerateOptions opt;
     opt.n_predict = a.n_predict;
     opt.stop = a.stop;
-    if (!a.no_display_prompt) {
-        std::fputs(prompt.c_str(), stdout);
-        std::fflush(stdout);
-    }
-    const GenerateResult r =
-        generate(*lm.ctx, lm.vocab, sampler, tokens, opt, [](std::string_view text) {
+    opt.interrupt = &g_interrupt;
+    // Progress only where someone watches, and only for prompts read in several passes.
+    const bool show_progress = stderr_is_tty() && int64_t(tokens.size()) > lm.ctx->n_batch();
+    // The prompt is echoed once it has been read, so the progress line never shares a
+    // terminal line with it.
+    opt.on_prompt_progress = [&](int64_t done, int64_t total) {
+        if (show_progress) {
+            std::fprintf(stderr, "\rreading the prompt: %lld/%lld tokens",
+                         static_cast<long long>(done), static_cast<long long>(total));
+            if (done == total) std::fputs("\r\033[K", stderr);
+            std::fflush(stderr);
+        }
+        if (done == total && !a.no_display_prompt) {
+            std::fputs(prompt.c_str(), stdout);
+            std::fflush(stdout);
+        }
+    };
+    GenerateResult r;
+    {
+        SigintGuard guard;
+        r = generate(*lm.ctx, lm.vocab, sampler, tokens, opt, [](std::string_view text) {
             std::fwrite(text.data(), 1, text.size(), stdout);
             std::fflush(stdout);
         });
+    }
+    if (show_progress && int64_t(r.evaluated.size()) < int64_t(tokens.size()))
+        std::fputs("\r\033[K", stderr);  // interrupted while reading the prompt
     std::fputc('\n', stdout);
     std::fflush(stdout);
     std::fprintf(stderr, "%s | stop: %s | seed %llu\n", speed_summary(r).c_str(),
                  stop_reason_name(r.reason), static_cast<unsigned long long>(sampler.seed()));
+    if (r.reason == StopReason::Interrupted) throw CLI::RuntimeError(130);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "runtime/generator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -41,11 +42,29 @@ GenerateResult generate(Context& ctx, const Vocab& vocab, Sampler& sampler,
     int32_t pos = ctx.next_pos(opt.seq);
 
     auto t0 = std::chrono::steady_clock::now();
+    if (!(int64_t(prompt.size()) <= ctx.kv_cache().n_free()))
+        throw Error("the context is full: " + std::to_string(prompt.size()) +
+                    " prompt tokens to evaluate but " + std::to_string(ctx.kv_cache().n_free()) +
+                    " of " + std::to_string(ctx.n_ctx()) + " cells free (raise -c)");
+    // The prompt goes in passes of n_batch tokens (as decode() would split it anyway), so
+    // that progress can be shown and an interrupt honoured between them.
     Batch batch;
-    batch.add_sequence(prompt, pos, opt.seq);
-    ctx.decode(batch);  // throws when the prompt does not fit
-    pos += int32_t(prompt.size());
-    r.evaluated.assign(prompt.begin(), prompt.end());
+    const size_t step = size_t(std::max<int64_t>(ctx.n_batch(), 1));
+    for (size_t first = 0; first < prompt.size(); first += step) {
+        if (first > 0 && opt.interrupt && opt.interrupt->load()) {
+            r.reason = StopReason::Interrupted;
+            r.prompt_seconds = seconds_since(t0);
+            return r;
+        }
+        const auto part = prompt.subspan(first, std::min(step, prompt.size() - first));
+        batch.clear();
+        batch.add_sequence(part, pos, opt.seq);
+        ctx.decode(batch);
+        pos += int32_t(part.size());
+        r.evaluated.insert(r.evaluated.end(), part.begin(), part.end());
+        if (opt.on_prompt_progress)
+            opt.on_prompt_progress(int64_t(r.evaluated.size()), int64_t(prompt.size()));
+    }
     for (int32_t t : prompt) sampler.accept(t);
     r.prompt_seconds = seconds_since(t0);
 

@@ -24,7 +24,12 @@ struct GenerateOptions {
     int32_t n_predict = -1;  // < 0: until the context is full
     std::vector<std::string> stop;
     int32_t seq = 0;
-    const std::atomic<bool>* interrupt = nullptr;  // checked before every token
+    // Checked before every token, and between the prompt's passes of n_batch tokens (an
+    // interrupted prompt leaves the passes already evaluated in the cache).
+    const std::atomic<bool>* interrupt = nullptr;
+    // Called after each pass over the prompt with the tokens evaluated so far and the
+    // prompt's length (the last call has done == total).
+    std::function<void(int64_t done, int64_t total)> on_prompt_progress;
 };
 
 struct GenerateResult {
