@@ -31,7 +31,7 @@ std::shared_ptr<const Model> Model::from_gguf(gguf::GgufFile file) {
     return std::shared_ptr<const Model>(new Model(std::move(file)));
 }
 
-Workspace Model::make_workspace(Backend& be, int64_t n_batch) const {
+Workspace Model::make_workspace(Backend& be, int64_t n_batch, bool logits) const {
     Workspace ws;
     ws.n_batch = n_batch;
     ws.x = be.alloc(DType::F32, {hp_.n_embd, n_batch});
@@ -44,7 +44,7 @@ Workspace Model::make_workspace(Backend& be, int64_t n_batch) const {
     ws.gate = be.alloc(DType::F32, {hp_.n_ff, n_batch});
     ws.up = be.alloc(DType::F32, {hp_.n_ff, n_batch});
     ws.out_rows = be.alloc(DType::F32, {hp_.n_embd, n_batch});
-    ws.logits = be.alloc(DType::F32, {hp_.n_vocab, n_batch});
+    if (logits) ws.logits = be.alloc(DType::F32, {hp_.n_vocab, n_batch});
     return ws;
 }
 
@@ -54,6 +54,8 @@ void Model::forward(Backend& backend, const ForwardBatch& batch, KvTensors& kv,
         throw Error("batch of " + std::to_string(batch.tokens.size()) +
                     " tokens is larger than the context's batch size " +
                     std::to_string(ws.n_batch));
+    if (batch.want_logits && !batch.outputs.empty() && ws.logits.empty())
+        throw Error("this context was made for embeddings only and keeps no logits");
     for (int32_t t : batch.tokens)
         if (!(t >= 0 && t < hp_.n_vocab))
             throw Error("token id " + std::to_string(t) + " is outside the vocabulary (" +

@@ -25,8 +25,9 @@ class Model {
     const ModelWeights& weights() const { return weights_; }
     const Architecture& architecture() const { return *arch_; }
 
-    // Scratch for passes of up to n_batch tokens.
-    Workspace make_workspace(Backend& backend, int64_t n_batch) const;
+    // Scratch for passes of up to n_batch tokens; without `logits` there is no logits
+    // tensor (n_vocab × n_batch floats) and only passes with !want_logits may use it.
+    Workspace make_workspace(Backend& backend, int64_t n_batch, bool logits = true) const;
     // One forward pass (see Architecture::forward).
     void forward(Backend& backend, const ForwardBatch& batch, KvTensors& kv, Workspace& ws) const;
 

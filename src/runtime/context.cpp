@@ -15,11 +15,13 @@ Context::Context(std::shared_ptr<const Model> model, Backend& backend, const Con
           params.n_ctx > 0 ? params.n_ctx : model_->hparams().n_ctx_train, params.type_k,
           params.type_v) {
     n_batch_ = std::min(n_batch_, kv_.n_ctx());
-    ws_ = model_->make_workspace(backend_, n_batch_);
+    ws_ = model_->make_workspace(backend_, n_batch_, params.logits);
 }
 
 void Context::decode(const Batch& batch, DecodeOutput output) {
     check(!batch.empty(), "decode: empty batch");
+    if (output == DecodeOutput::Logits && ws_.logits.empty())
+        throw Error("this context was made for embeddings only and keeps no logits");
     if (!(int64_t(batch.size()) <= kv_.n_free()))
         throw Error("the context is full: " + std::to_string(batch.size()) +
                     " tokens to evaluate but " + std::to_string(kv_.n_free()) + " of " +

@@ -20,6 +20,8 @@ struct ContextParams {
     int64_t n_batch = 512;
     DType type_k = DType::F16;
     DType type_v = DType::F16;
+    // false: only DecodeOutput::Embeddings decodes, and no n_vocab-wide scratch is held.
+    bool logits = true;
 };
 
 // What decode() keeps for the entries with want_logits.

@@ -92,6 +92,7 @@ void Scheduler::run_embedding(EmbeddingTask& task) {
             cp.n_batch = ctx_.n_batch();
             cp.type_k = ctx_.kv_cache().type_k();
             cp.type_v = ctx_.kv_cache().type_v();
+            cp.logits = false;
             embed_ctx_ = std::make_unique<Context>(ctx_.shared_model(), ctx_.backend(), cp);
         }
         std::vector<std::vector<float>> vectors;

@@ -144,6 +144,20 @@ TEST_F(Embeddings, DeterministicAndInputDependent) {
     EXPECT_EQ(ctx.next_pos(3), int32_t(other.size()));
 }
 
+TEST_F(Embeddings, ContextWithoutLogitsGivesTheSameEmbeddings) {
+    Context full = make();
+    ContextParams cp;
+    cp.n_ctx = 64;
+    cp.logits = false;
+    Context lean(model_, backend(), cp);
+    EXPECT_LT(max_diff(mean_pooled_embedding(lean, kTokens), mean_pooled_embedding(full, kTokens)),
+              1e-6);
+    Batch b;
+    b.add_sequence(kTokens, 0, 0);
+    EXPECT_THROW(lean.decode(b), Error);  // no logits buffer
+    EXPECT_EQ(lean.kv_cache().n_used(), 0);
+}
+
 TEST_F(Embeddings, ErrorsLeaveTheContextUsable) {
     Context ctx = make();
     EXPECT_THROW(mean_pooled_embedding(ctx, std::vector<int32_t>{}), Error);
