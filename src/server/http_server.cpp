@@ -120,6 +120,12 @@ int HttpServer::start(int32_t n_parallel, int32_t max_queue) {
 }
 
 void HttpServer::stop() {
+    // Streams the scheduler has just ended still have their last chunks and `[DONE]` to
+    // write; stopping the listener first would cut them off mid-response. Give them a
+    // bounded moment to drain.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (http_) http_->stop();
     if (thread_.joinable()) thread_.join();
 }
