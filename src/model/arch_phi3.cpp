@@ -90,13 +90,7 @@ class Phi3Architecture final : public Architecture {
             be.add(x, proj, x);
         }
 
-        const int64_t n_out = gather_output_rows(batch, x, ws);
-        if (n_out == 0) return;
-        Tensor h = first_rows(ws.out_rows, n_out);
-        rms_norm_mul(be, h, w.output_norm, hp.norm_eps, h);
-        if (!batch.want_logits) return;
-        Tensor logits = first_rows(ws.logits, n_out);
-        be.matmul(w.output, h, logits);
+        output_head(be, hp, w, batch, x, ws);
     }
 };
 

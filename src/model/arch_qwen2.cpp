@@ -1,10 +1,8 @@
 // Qwen2: the LLaMA layout with biases on the Q/K/V projections and rotary embeddings on
-// the two halves of each head (NeoX style), usually with a large rope.freq_base.
-#include <cmath>
-
+// the two halves of each head (NeoX style), usually with a large rope.freq_base. The
+// forward pass is LLaMA's; only the metadata and the required biases differ.
+#include "model/arch_llama.h"
 #include "model/architecture.h"
-#include "model/blocks.h"
-#include "model/weight_binder.h"
 
 namespace lcx {
 
@@ -19,64 +17,12 @@ class Qwen2Architecture final : public Architecture {
     }
 
     ModelWeights bind_weights(WeightBinder& b, const HParams& hp) const override {
-        ModelWeights w = bind_embeddings_and_output(b, hp, /*norm_bias=*/false);
-        for (int64_t i = 0; i < hp.n_layer; ++i) {
-            auto name = [&](const char* s) { return WeightBinder::layer_name(i, s); };
-            LayerWeights& l = w.layers[size_t(i)];
-            l.attn_norm = b.require(name("attn_norm.weight"), {hp.n_embd});
-            l.wq = b.require(name("attn_q.weight"), {hp.n_embd, hp.n_embd_q()});
-            l.wk = b.require(name("attn_k.weight"), {hp.n_embd, hp.n_embd_k()});
-            l.wv = b.require(name("attn_v.weight"), {hp.n_embd, hp.n_embd_v()});
-            l.bq = b.require(name("attn_q.bias"), {hp.n_embd_q()});
-            l.bk = b.require(name("attn_k.bias"), {hp.n_embd_k()});
-            l.bv = b.require(name("attn_v.bias"), {hp.n_embd_v()});
-            l.wo = b.require(name("attn_output.weight"), {hp.n_embd_q(), hp.n_embd});
-            l.ffn_norm = b.require(name("ffn_norm.weight"), {hp.n_embd});
-            l.ffn_gate = b.require(name("ffn_gate.weight"), {hp.n_embd, hp.n_ff});
-            l.ffn_up = b.require(name("ffn_up.weight"), {hp.n_embd, hp.n_ff});
-            l.ffn_down = b.require(name("ffn_down.weight"), {hp.n_ff, hp.n_embd});
-        }
-        return w;
+        return bind_llama_weights(b, hp, QkvBias::Required);
     }
 
     void forward(Backend& be, const HParams& hp, const ModelWeights& w, const ForwardBatch& batch,
                  KvTensors& kv, Workspace& ws) const override {
-        const int64_t n = int64_t(batch.tokens.size());
-        Tensor x = first_rows(ws.x, n);
-        Tensor cur = first_rows(ws.cur, n);
-        Tensor q = first_rows(ws.q, n), k = first_rows(ws.k, n), v = first_rows(ws.v, n);
-        Tensor attn = first_rows(ws.attn, n);
-        Tensor proj = first_rows(ws.proj, n);
-        Tensor gate = first_rows(ws.gate, n), up = first_rows(ws.up, n);
-
-        AttentionParams ap;
-        ap.scale = 1.0f / std::sqrt(float(hp.head_dim));
-
-        be.get_rows(w.tok_embd, batch.tokens, x);
-        for (int64_t il = 0; il < hp.n_layer; ++il) {
-            const LayerWeights& l = w.layers[size_t(il)];
-
-            // attention block
-            rms_norm_mul(be, x, l.attn_norm, hp.norm_eps, cur);
-            project_qkv(be, l, cur, q, k, v);
-            attention_over_cache(be, hp, batch, q, k, v, kv.k[size_t(il)], kv.v[size_t(il)], ap,
-                                 attn);
-            be.matmul(l.wo, attn, proj);
-            be.add(x, proj, x);
-
-            // feed-forward block
-            rms_norm_mul(be, x, l.ffn_norm, hp.norm_eps, cur);
-            ffn_swiglu(be, l, cur, gate, up, proj);
-            be.add(x, proj, x);
-        }
-
-        const int64_t n_out = gather_output_rows(batch, x, ws);
-        if (n_out == 0) return;
-        Tensor h = first_rows(ws.out_rows, n_out);
-        rms_norm_mul(be, h, w.output_norm, hp.norm_eps, h);
-        if (!batch.want_logits) return;
-        Tensor logits = first_rows(ws.logits, n_out);
-        be.matmul(w.output, h, logits);
+        llama_forward(be, hp, w, batch, kv, ws);
     }
 };
 

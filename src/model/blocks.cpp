@@ -121,4 +121,19 @@ int64_t gather_output_rows(const ForwardBatch& batch, const Tensor& hidden, Work
     return n_out;
 }
 
+Tensor output_head(Backend& be, const HParams& hp, const ModelWeights& w, const ForwardBatch& batch,
+                   const Tensor& hidden, Workspace& ws, FinalNorm norm) {
+    const int64_t n_out = gather_output_rows(batch, hidden, ws);
+    if (n_out == 0) return {};
+    Tensor h = first_rows(ws.out_rows, n_out);
+    if (norm == FinalNorm::Layer)
+        layer_norm_affine(be, h, w.output_norm, w.output_norm_b, hp.norm_eps, h);
+    else
+        rms_norm_mul(be, h, w.output_norm, hp.norm_eps, h);
+    if (!batch.want_logits) return {};
+    Tensor logits = first_rows(ws.logits, n_out);
+    be.matmul(w.output, h, logits);
+    return logits;
+}
+
 }  // namespace lcx

@@ -57,6 +57,15 @@ ModelWeights bind_embeddings_and_output(WeightBinder& b, const HParams& hp, bool
 // Copies the hidden rows of batch.outputs into ws.out_rows; returns how many.
 int64_t gather_output_rows(const ForwardBatch& batch, const Tensor& hidden, Workspace& ws);
 
+enum class FinalNorm { Rms, Layer };
+
+// The head every decoder ends with: gathers the rows whose outputs are wanted, applies the
+// final norm in place (ws.out_rows then holds what embeddings pool) and, when the batch
+// wants logits, the output projection. Only wanted rows reach the (large) projection.
+// Returns the logits view, or an empty tensor when none were computed.
+Tensor output_head(Backend& be, const HParams& hp, const ModelWeights& w, const ForwardBatch& batch,
+                   const Tensor& hidden, Workspace& ws, FinalNorm norm = FinalNorm::Rms);
+
 // RoPE settings from the hyper-parameters.
 RopeParams rope_params(const HParams& hp);
 
