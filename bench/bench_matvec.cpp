@@ -2,6 +2,7 @@
 // bandwidth measured in the same run. Threads: LCX_BENCH_THREADS (default 2).
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cstdlib>
 
 #include "backend/backend.h"
@@ -42,6 +43,17 @@ void BM_Matvec(benchmark::State& state) {
     state.counters["of_bw"] =
         benchmark::Counter(bytes * 1e-9 / bw, benchmark::Counter::kIsIterationInvariantRate);
 }
+
+// One empty fork/join of the backend's pool: the fixed cost every parallel op pays.
+void BM_ParallelRoundTrip(benchmark::State& state) {
+    auto be = lcx::make_cpu_backend(bench_threads());
+    std::atomic<int> sink{0};
+    for (auto _ : state)
+        be->parallel([&](int ith, int) { sink.fetch_add(ith, std::memory_order_relaxed); });
+    benchmark::DoNotOptimize(sink.load());
+    state.SetLabel(be->name());
+}
+BENCHMARK(BM_ParallelRoundTrip)->Unit(benchmark::kMicrosecond)->MinTime(0.3);
 
 void args(benchmark::internal::Benchmark* b) {
     for (lcx::DType t : lcx::bench::kBenchTypes) {

@@ -3,6 +3,7 @@
 // scalar reference, on odd shapes with tails, for every weight type.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -10,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/thread_pool.h"
 #include "common/error.h"
 #include "quant/quant.h"
 
@@ -205,6 +207,27 @@ TEST(Matmul, BitIdenticalForAnyThreadCount) {
         }
         EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), 300 * 4)) << dtype_name(t);
         EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[2].data(), 300 * 4)) << dtype_name(t);
+    }
+}
+
+// Every part of every job runs exactly once, whichever thread claims it, over many
+// back-to-back jobs (workers that wake late must not run a stale or finished job).
+TEST(ThreadPool, EachPartRunsExactlyOnce) {
+    for (int nt : {1, 2, 3, 4}) {
+        ThreadPool pool(nt);
+        for (int round = 0; round < 2000; ++round) {
+            const int n_parts = 1 + round % 37;
+            std::vector<std::atomic<int>> hits(static_cast<size_t>(n_parts));
+            pool.run_parts(n_parts, [&](int p) { hits[size_t(p)].fetch_add(1); });
+            for (int p = 0; p < n_parts; ++p)
+                ASSERT_EQ(1, hits[size_t(p)].load()) << nt << " " << p;
+            std::vector<std::atomic<int>> idx(static_cast<size_t>(nt));
+            pool.run([&](int i, int n) {
+                ASSERT_EQ(nt, n);
+                idx[size_t(i)].fetch_add(1);
+            });
+            for (int i = 0; i < nt; ++i) ASSERT_EQ(1, idx[size_t(i)].load()) << nt << " " << i;
+        }
     }
 }
 

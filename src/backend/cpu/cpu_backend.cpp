@@ -447,6 +447,8 @@ class CpuBackend final : public Backend {
         int64_t first;  // index of its first row in the concatenated row list
     };
 
+    static constexpr int kPartsPerThread = 8;
+
     void run_group(int64_t total, int64_t k, int64_t m) {
         auto run_range = [&](int64_t r0, int64_t r1) {
             for (const auto& g : group_) {
@@ -463,11 +465,14 @@ class CpuBackend final : public Backend {
             run_range(0, total);
             return;
         }
-        // Chunks are multiples of 16 rows (the kernels' row tile) so every row is computed
-        // the same way whatever the thread count.
-        pool_.run([&](int ith, int nth) {
-            const int64_t blocks = (total + 15) / 16;
-            const int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+        // Parts are multiples of 16 rows (the kernels' row tile) so every row is computed
+        // the same way whatever the thread count. Several parts per thread, claimed in
+        // turn, so a thread that starts late (a loaded machine) leaves its share to the
+        // others instead of holding up the op.
+        const int64_t blocks = (total + 15) / 16;
+        const int n_parts = int(std::min<int64_t>(blocks, int64_t(kPartsPerThread) * nt));
+        pool_.run_parts(n_parts, [&](int p) {
+            const int64_t b0 = blocks * p / n_parts, b1 = blocks * (p + 1) / n_parts;
             const int64_t r0 = b0 * 16, r1 = std::min(total, b1 * 16);
             if (r0 < r1) run_range(r0, r1);
         });

@@ -14,21 +14,45 @@ namespace {
 // consecutive ops of a forward pass (a few microseconds), short enough not to burn a core
 // while the model waits for input.
 constexpr int kSpinPolls = 20000;
+
+constexpr uint32_t gen_of(uint64_t t) { return uint32_t(t >> 32); }
+constexpr uint32_t part_of(uint64_t t) { return uint32_t(t); }
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
     threads_.reserve(size_t(n_threads_ - 1));
-    for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+    for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
+    stop_.store(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
-        generation_.fetch_add(1, std::memory_order_release);
+        ticket_.fetch_add(uint64_t(1) << 32);
     }
     wake_.notify_all();
     for (auto& t : threads_) t.join();
+}
+
+// Memory order: the ticket, the sleeper count and the caller's flag use sequentially
+// consistent operations, so that a waiter's "announce, then re-check" and a publisher's
+// "publish, then look for waiters" cannot both miss each other (the waiter then also
+// checks under the mutex the publisher takes before notifying).
+void ThreadPool::work(uint32_t gen) {
+    for (;;) {
+        uint64_t t = ticket_.load();
+        const std::function<void(int)>* fn = job_.load();
+        const int n = n_parts_.load();
+        // A claim succeeds only while the ticket still names this job and the part is
+        // unclaimed, so `fn` and `n` (published before the ticket) are this job's.
+        if (gen_of(t) != gen || part_of(t) >= uint32_t(n)) return;
+        if (!ticket_.compare_exchange_weak(t, t + 1)) continue;
+        (*fn)(int(part_of(t)));
+        if (done_parts_.fetch_add(1) + 1 == n && caller_sleeping_.load()) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            done_.notify_one();
+        }
+    }
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
@@ -36,51 +60,60 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
         fn(0, 1);
         return;
     }
-    job_ = &fn;
-    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-    {
-        // Publishing under the mutex pairs with a sleeper's check-then-wait.
-        std::lock_guard<std::mutex> lock(mutex_);
-        generation_.fetch_add(1, std::memory_order_release);
-        if (sleepers_ > 0) wake_.notify_all();
-    }
-    fn(0, n_threads_);
-    int polls = 0;
-    while (pending_.load(std::memory_order_acquire) != 0) {
-        if (++polls < kSpinPolls) {
-            LCX_PAUSE();
-        } else {
-            std::unique_lock<std::mutex> lock(mutex_);
-            done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-        }
-    }
-    job_ = nullptr;
+    const int n = n_threads_;
+    run_parts(n, [&](int i) { fn(i, n); });
 }
 
-void ThreadPool::worker(int index) {
-    uint64_t seen = 0;
+void ThreadPool::run_parts(int n_parts, const std::function<void(int)>& fn) {
+    if (n_parts <= 0) return;
+    if (n_threads_ == 1 || n_parts == 1) {
+        for (int p = 0; p < n_parts; ++p) fn(p);
+        return;
+    }
+    job_.store(&fn);
+    n_parts_.store(n_parts);
+    done_parts_.store(0);
+    // New generation, part 0.
+    const uint32_t gen = gen_of(ticket_.load()) + 1;
+    ticket_.store(uint64_t(gen) << 32);
+    if (sleepers_.load() > 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        wake_.notify_all();
+    }
+    work(gen);
+    int polls = 0;
+    while (done_parts_.load() != n_parts) {
+        if (++polls < kSpinPolls) {
+            LCX_PAUSE();
+            continue;
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        caller_sleeping_.store(true);
+        while (done_parts_.load() != n_parts) done_.wait(lock);
+        caller_sleeping_.store(false);
+    }
+}
+
+void ThreadPool::worker() {
+    // Generation 0 is the one the pool was built with: a job (or the destructor) that
+    // comes before this thread starts is still seen as new.
+    uint32_t seen = 0;
     for (;;) {
         int polls = 0;
-        uint64_t gen;
-        while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
+        uint32_t gen;
+        while ((gen = gen_of(ticket_.load())) == seen) {
             if (++polls < kSpinPolls) {
                 LCX_PAUSE();
                 continue;
             }
             std::unique_lock<std::mutex> lock(mutex_);
-            ++sleepers_;
-            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-            --sleepers_;
+            sleepers_.fetch_add(1);
+            while (gen_of(ticket_.load()) == seen) wake_.wait(lock);
+            sleepers_.fetch_sub(1);
         }
         seen = gen;
-        if (stop_) return;
-        (*job_)(index, n_threads_);
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            // The caller may be asleep: take the mutex so the notify cannot slip between
-            // its predicate check and its wait.
-            std::lock_guard<std::mutex> lock(mutex_);
-            done_.notify_one();
-        }
+        if (stop_.load()) return;
+        work(gen);
     }
 }
 
