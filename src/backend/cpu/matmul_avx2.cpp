@@ -645,6 +645,10 @@ RowBuf& row_buf() {
     static thread_local RowBuf b;
     return b;
 }
+RowBuf& row_buf2() {
+    static thread_local RowBuf b;
+    return b;
+}
 
 struct PQ4_0 {
     using B = BlockQ4_0;
@@ -701,6 +705,43 @@ float legacy_row_dot(const RowBuf& r, int64_t nb, const ActRows& a, int64_t c) {
         t += r.dw[size_t(b0)] * dx[b0] * float(hsum_i32(P::dot(r, nb, b0, q + 32 * b0))) +
              r.mw[size_t(b0)] * sx[b0];
     return t;
+}
+
+// Two unpacked weight rows against one activation row: each activation vector is loaded
+// once for both. Per row, exactly the operations of legacy_row_dot (integer block sums are
+// exact whatever their order), so a row's result does not depend on its partner.
+template <class P>
+void legacy_row_dot2(const RowBuf& r0, const RowBuf& r1, int64_t nb, const ActRows& a, int64_t c,
+                     float& y0, float& y1) {
+    const int8_t* q = a.q_row(c);
+    const float* dx = a.d_row(c);
+    const float* sx = a.s32_row(c);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b0 = 0;
+    for (; b0 + 8 <= nb; b0 += 8) {
+        __m256i s0[8], s1[8];
+        for (int b = 0; b < 8; ++b) {
+            const int8_t* qb = q + 32 * (b0 + b);
+            s0[b] = P::dot(r0, nb, b0 + b, qb);
+            s1[b] = P::dot(r1, nb, b0 + b, qb);
+        }
+        const __m256 dxv = _mm256_loadu_ps(dx + b0), sxv = _mm256_loadu_ps(sx + b0);
+        acc0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(r0.dw.data() + b0), dxv),
+                               _mm256_cvtepi32_ps(reduce8(s0)), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0.mw.data() + b0), sxv, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(r1.dw.data() + b0), dxv),
+                               _mm256_cvtepi32_ps(reduce8(s1)), acc1);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1.mw.data() + b0), sxv, acc1);
+    }
+    float t0 = hsum(acc0), t1 = hsum(acc1);
+    for (; b0 < nb; ++b0) {
+        t0 += r0.dw[size_t(b0)] * dx[b0] * float(hsum_i32(P::dot(r0, nb, b0, q + 32 * b0))) +
+              r0.mw[size_t(b0)] * sx[b0];
+        t1 += r1.dw[size_t(b0)] * dx[b0] * float(hsum_i32(P::dot(r1, nb, b0, q + 32 * b0))) +
+              r1.mw[size_t(b0)] * sx[b0];
+    }
+    y0 = t0;
+    y1 = t1;
 }
 
 struct PQ4_K {
@@ -805,7 +846,20 @@ void rows_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, floa
     const int64_t nb = kK ? a.k / 256 : a.k / 32;
     for (int64_t c0 = 0; c0 < a.m; c0 += kColChunk) {
         const int64_t c1 = std::min(a.m, c0 + kColChunk);
-        for (int64_t n = n0; n < n1; ++n) {
+        int64_t n = n0;
+        if constexpr (!kK) {
+            // Legacy formats: two rows at a time share every activation load.
+            RowBuf& r1 = row_buf2();
+            r1.resize(a.k, P::kTwo);
+            for (; n + 2 <= n1; n += 2) {
+                P::unpack(reinterpret_cast<const B*>(w.row(n)), nb, r);
+                P::unpack(reinterpret_cast<const B*>(w.row(n + 1)), nb, r1);
+                for (int64_t c = c0; c < c1; ++c)
+                    legacy_row_dot2<P>(r, r1, nb, a, c, y[size_t(c) * ys + size_t(n)],
+                                       y[size_t(c) * ys + size_t(n + 1)]);
+            }
+        }
+        for (; n < n1; ++n) {
             P::unpack(reinterpret_cast<const B*>(w.row(n)), nb, r);
             for (int64_t c = c0; c < c1; ++c) {
                 if constexpr (kK)
