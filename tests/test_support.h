@@ -17,11 +17,20 @@ std::vector<uint8_t> read_file(const std::filesystem::path& path);
 // Path to the built llama-cxx binary.
 std::string binary_path();
 
+// Runs the built llama-cxx with `args` (a shell fragment: quoting and redirections work)
+// and collects its exit status (-1 if it did not exit normally), stdout and stderr.
+struct RunResult {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+RunResult run_binary(const std::string& args);
+
 }  // namespace lcx::test
 
 // Resolves `rel` into `var` or skips the current test, printing why.
-#define LCX_REQUIRE_DATA(var, rel)                                                       \
-    auto var##_opt = ::lcx::test::find_data(rel);                                        \
-    if (!var##_opt) GTEST_SKIP() << "test data " << (rel)                                \
-                                 << " not found in tests/data or ../shared/data";        \
+#define LCX_REQUIRE_DATA(var, rel)                                                             \
+    auto var##_opt = ::lcx::test::find_data(rel);                                              \
+    if (!var##_opt)                                                                            \
+        GTEST_SKIP() << "test data " << (rel) << " not found in tests/data or ../shared/data"; \
     const std::filesystem::path var = *var##_opt

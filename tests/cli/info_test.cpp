@@ -15,35 +15,15 @@
 
 namespace {
 
-struct InfoRun {
-    int exit_code = -1;
-    std::string out;  // stdout
-    std::string err;  // stderr
-};
-
-InfoRun run_info(const std::string& args) {
-    const auto err_path =
-        std::filesystem::temp_directory_path() / ("lcx_info_err_" + std::to_string(getpid()));
-    const std::string cmd = lcx::test::binary_path() + " info " + args + " 2>" + err_path.string();
-    InfoRun r;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-    const int status = pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream in(err_path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    r.err = ss.str();
-    std::filesystem::remove(err_path);
-    return r;
+lcx::test::RunResult run_info(const std::string& args) {
+    std::string cmd = "info ";  // appended, not "info " + args: GCC 12 warns falsely there
+    cmd += args;
+    return lcx::test::run_binary(cmd);
 }
 
 nlohmann::json info_json(const std::filesystem::path& path) {
-    InfoRun r = run_info("--json '" + path.string() + "'");
-    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto r = run_info("--json '" + path.string() + "'");
+    EXPECT_EQ(r.status, 0) << r.err;
     return nlohmann::json::parse(r.out);
 }
 
@@ -99,8 +79,8 @@ TEST(Info, Stories260KJson) {
 
 TEST(Info, Stories260KText) {
     LCX_REQUIRE_DATA(path, "models/stories260K.gguf");
-    InfoRun r = run_info("'" + path.string() + "'");
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto r = run_info("'" + path.string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
     for (const char* s :
          {"GGUF version: 3", "llama.embedding_length", "token_embd.weight", "[64, 512]",
           "arr[str,512]", "hyper-parameters (llama)", "n_layer", "F32: 48"})
@@ -176,10 +156,10 @@ TEST(Info, LongStringsAndArraysAreSummarised) {
     w.add("test.numbers", lcx::gguf::Value{arr});
     const auto path = std::filesystem::temp_directory_path() / "lcx_info_long.gguf";
     w.write(path);
-    InfoRun r = run_info("'" + path.string() + "'");
+    auto r = run_info("'" + path.string() + "'");
     const auto j = info_json(path);
     std::filesystem::remove(path);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("(5000 bytes)"), std::string::npos);
     EXPECT_EQ(r.out.find(std::string(200, 'x')), std::string::npos);  // not printed whole
     EXPECT_NE(r.out.find("arr[u16,1000]"), std::string::npos);
@@ -201,24 +181,24 @@ TEST(Info, NotAGgufFile) {
         std::ofstream out(path);
         out << "this is not a model\n";
     }
-    InfoRun r = run_info("'" + path.string() + "'");
+    auto r = run_info("'" + path.string() + "'");
     std::filesystem::remove(path);
-    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.status, 1);
     EXPECT_TRUE(r.out.empty()) << r.out;
     EXPECT_NE(r.err.find("not a GGUF file"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(path.string()), std::string::npos) << r.err;
 }
 
 TEST(Info, MissingFile) {
-    InfoRun r = run_info("/nonexistent/model.gguf");
-    EXPECT_EQ(r.exit_code, 1);
+    auto r = run_info("/nonexistent/model.gguf");
+    EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("/nonexistent/model.gguf"), std::string::npos) << r.err;
 }
 
 TEST(Info, InvalidQ8File) {
     LCX_REQUIRE_DATA(path, "models/tinyllamas-stories-260k-q8_0.gguf");
-    InfoRun r = run_info("--json '" + path.string() + "'");
-    EXPECT_EQ(r.exit_code, 1);
+    auto r = run_info("--json '" + path.string() + "'");
+    EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("ffn_down"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("block size"), std::string::npos) << r.err;
 }

@@ -11,22 +11,7 @@
 namespace lcx {
 namespace {
 
-struct RunResult {
-    int status = -1;
-    std::string out;
-};
-
-RunResult run(const std::string& args) {
-    const std::string cmd = test::binary_path() + " " + args + " 2>/dev/null";
-    RunResult r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
-    const int st = ::pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+test::RunResult run(const std::string& args) { return test::run_binary(args); }
 
 std::string stories_model() {
     const std::filesystem::path bundled = "models/stories260K.gguf";
