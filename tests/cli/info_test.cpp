@@ -15,6 +15,14 @@
 
 namespace {
 
+// 'path' for the shell (built by appending: GCC 12 warns falsely on "'" + string).
+std::string quoted(const std::filesystem::path& path) {
+    std::string s = "'";
+    s += path.string();
+    s += "'";
+    return s;
+}
+
 lcx::test::RunResult run_info(const std::string& args) {
     std::string cmd = "info ";  // appended, not "info " + args: GCC 12 warns falsely there
     cmd += args;
@@ -79,7 +87,7 @@ TEST(Info, Stories260KJson) {
 
 TEST(Info, Stories260KText) {
     LCX_REQUIRE_DATA(path, "models/stories260K.gguf");
-    auto r = run_info("'" + path.string() + "'");
+    auto r = run_info(quoted(path));
     ASSERT_EQ(r.status, 0) << r.err;
     for (const char* s :
          {"GGUF version: 3", "llama.embedding_length", "token_embd.weight", "[64, 512]",
@@ -156,7 +164,7 @@ TEST(Info, LongStringsAndArraysAreSummarised) {
     w.add("test.numbers", lcx::gguf::Value{arr});
     const auto path = std::filesystem::temp_directory_path() / "lcx_info_long.gguf";
     w.write(path);
-    auto r = run_info("'" + path.string() + "'");
+    auto r = run_info(quoted(path));
     const auto j = info_json(path);
     std::filesystem::remove(path);
     ASSERT_EQ(r.status, 0) << r.err;
@@ -181,7 +189,7 @@ TEST(Info, NotAGgufFile) {
         std::ofstream out(path);
         out << "this is not a model\n";
     }
-    auto r = run_info("'" + path.string() + "'");
+    auto r = run_info(quoted(path));
     std::filesystem::remove(path);
     EXPECT_EQ(r.status, 1);
     EXPECT_TRUE(r.out.empty()) << r.out;
