@@ -70,11 +70,16 @@ void ThreadPool::run_parts(int n_parts, const std::function<void(int)>& fn) {
         for (int p = 0; p < n_parts; ++p) fn(p);
         return;
     }
+    // Close the finished job's ticket before publishing the new job: a worker that read the
+    // old ticket (all parts claimed) and then reads the new part count must not be able to
+    // claim "part n_old" of the new job with a compare-exchange on the old ticket.
+    const uint64_t old = ticket_.load();
+    ticket_.store(old | 0xFFFFFFFFu);
     job_.store(&fn);
     n_parts_.store(n_parts);
     done_parts_.store(0);
     // New generation, part 0.
-    const uint32_t gen = gen_of(ticket_.load()) + 1;
+    const uint32_t gen = gen_of(old) + 1;
     ticket_.store(uint64_t(gen) << 32);
     if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lock(mutex_);
