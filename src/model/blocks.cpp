@@ -42,6 +42,17 @@ RopeParams rope_params(const HParams& hp) {
     return p;
 }
 
+namespace {
+
+// Cells [first, first + n) of a [head_dim, n_head_kv, n_ctx] cache, as a cache of n cells
+// (a view: a cell's K/V rows are contiguous).
+Tensor cache_cells(const Tensor& cache, int64_t first, int64_t n) {
+    const int64_t heads = cache.ne(1);
+    return cache.rows(first * heads, n * heads).reshape({cache.ne(0), heads, n});
+}
+
+}  // namespace
+
 void attention_over_cache(Backend& be, const HParams& hp, const ForwardBatch& batch, Tensor& q,
                           Tensor& k, Tensor& v, Tensor& k_cache, Tensor& v_cache,
                           const AttentionParams& base, Tensor& out, float q_scale) {
@@ -66,11 +77,13 @@ void attention_over_cache(Backend& be, const HParams& hp, const ForwardBatch& ba
     for (const AttentionGroup& g : batch.groups) {
         Tensor qg = q.rows(g.first_token, g.n_tokens).reshape({hp.head_dim, hp.n_head, g.n_tokens});
         Tensor og = out.rows(g.first_token, g.n_tokens);
+        const int64_t n_cells = int64_t(g.kv_positions.size());
         AttentionParams ap = base;
-        ap.n_kv = batch.n_kv;
-        be.attention(qg, k_cache, v_cache,
+        ap.n_kv = n_cells;
+        be.attention(qg, cache_cells(k_cache, g.kv_begin, n_cells),
+                     cache_cells(v_cache, g.kv_begin, n_cells),
                      batch.positions.subspan(size_t(g.first_token), size_t(g.n_tokens)), ap, og,
-                     g.kv_positions.first(size_t(batch.n_kv)));
+                     g.kv_positions);
     }
 }
 

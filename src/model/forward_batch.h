@@ -12,20 +12,23 @@
 namespace lcx {
 
 // A run of consecutive batch tokens of one sequence. Their K/V are stored in consecutive
-// cache cells starting at first_cell, and they attend the cells whose entry in
-// kv_positions is >= 0 (that sequence's cells; -1 marks other sequences' and empty ones).
+// cache cells starting at first_cell. They attend only the cells [kv_begin, kv_begin +
+// kv_positions.size()): a run holding every cell of their sequence (this batch's
+// included), so a pass over several sequences does not scan each other's cells.
+// kv_positions gives the position each of those cells holds for the sequence, or -1
+// (another sequence's cell or an empty one: masked).
 struct AttentionGroup {
     int64_t first_token = 0;
     int64_t n_tokens = 0;
     int64_t first_cell = 0;
-    std::span<const int32_t> kv_positions;  // one per cell in [0, n_kv)
+    int64_t kv_begin = 0;
+    std::span<const int32_t> kv_positions;
 };
 
 struct ForwardBatch {
     std::span<const int32_t> tokens;
     std::span<const int32_t> positions;  // one per token
     std::vector<AttentionGroup> groups;  // cover the tokens in order
-    int64_t n_kv = 0;                    // cells [0, n_kv) are attended
     // Batch indices whose logits are wanted, in increasing order; row i of the logits
     // output belongs to outputs[i].
     std::span<const int32_t> outputs;

@@ -49,7 +49,6 @@ void Context::decode(const Batch& batch, DecodeOutput output) {
 }
 
 void Context::decode_chunk(const Batch& batch, size_t first, size_t count) {
-    const int64_t slot = kv_.find_slot(int64_t(count));
     tokens_.clear();
     positions_.clear();
     outputs_.clear();
@@ -58,40 +57,17 @@ void Context::decode_chunk(const Batch& batch, size_t first, size_t count) {
         tokens_.push_back(e.token);
         positions_.push_back(e.pos);
         if (e.want_logits) outputs_.push_back(int32_t(i));
-        kv_.assign(slot + int64_t(i), e.seq, e.pos);
     }
-
-    // Runs of one sequence form attention groups; each sees only its sequence's cells.
-    ForwardBatch fb;
-    fb.tokens = tokens_;
-    fb.positions = positions_;
-    fb.outputs = outputs_;
-    fb.n_kv = kv_.n_kv();
-    fb.want_logits = output_ == DecodeOutput::Logits;
-    group_seq_.clear();
-    for (size_t i = 0; i < count;) {
-        size_t j = i;
-        while (j < count && batch[first + j].seq == batch[first + i].seq) ++j;
-        AttentionGroup g;
-        g.first_token = int64_t(i);
-        g.n_tokens = int64_t(j - i);
-        g.first_cell = slot + int64_t(i);
-        fb.groups.push_back(g);
-        group_seq_.push_back(batch[first + i].seq);
-        i = j;
-    }
-    if (kv_positions_.size() < fb.groups.size()) kv_positions_.resize(fb.groups.size());
-    for (size_t g = 0; g < fb.groups.size(); ++g) {
-        kv_.positions_of(group_seq_[g], kv_positions_[g]);
-        fb.groups[g].kv_positions = kv_positions_[g];
-    }
+    place_groups(batch, first, count);
+    fb_.tokens = tokens_;
+    fb_.positions = positions_;
+    fb_.outputs = outputs_;
+    fb_.want_logits = output_ == DecodeOutput::Logits;
 
     try {
-        KvTensors& kvt = kv_.tensors();
-        model_->forward(backend_, fb, kvt, ws_);
+        model_->forward(backend_, fb_, kv_.tensors(), ws_);
     } catch (...) {
-        for (size_t i = 0; i < count; ++i)
-            kv_.remove(batch[first + i].seq, batch[first + i].pos, batch[first + i].pos + 1);
+        release(batch, first, count);
         throw;
     }
 
@@ -102,6 +78,46 @@ void Context::decode_chunk(const Batch& batch, size_t first, size_t count) {
         const int32_t row = output_row_[first + size_t(outputs_[o])];
         std::memcpy(&logits_[size_t(row) * width], src.row(int64_t(o)), width * sizeof(float));
     }
+}
+
+void Context::place_groups(const Batch& batch, size_t first, size_t count) {
+    std::vector<AttentionGroup>& groups = fb_.groups;
+    groups.clear();
+    group_seq_.clear();
+    size_t placed = 0;
+    try {
+        for (size_t i = 0; i < count;) {
+            const int32_t seq = batch[first + i].seq;
+            size_t j = i;
+            while (j < count && batch[first + j].seq == seq) ++j;
+            AttentionGroup g;
+            g.first_token = int64_t(i);
+            g.n_tokens = int64_t(j - i);
+            g.first_cell = kv_.find_slot(seq, g.n_tokens);
+            for (; placed < j; ++placed)
+                kv_.assign(g.first_cell + int64_t(placed - i), seq, batch[first + placed].pos);
+            groups.push_back(g);
+            group_seq_.push_back(seq);
+            i = j;
+        }
+    } catch (...) {
+        release(batch, first, placed);
+        throw;
+    }
+    // Looked up once every run is placed: a sequence may have several runs in a chunk,
+    // and each sees all of them (the causal mask orders them by position).
+    if (kv_positions_.size() < groups.size()) kv_positions_.resize(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) {
+        const CellRange cells = kv_.cells_of(group_seq_[g]);
+        kv_.positions_of(group_seq_[g], cells, kv_positions_[g]);
+        groups[g].kv_begin = cells.begin;
+        groups[g].kv_positions = kv_positions_[g];
+    }
+}
+
+void Context::release(const Batch& batch, size_t first, size_t count) {
+    for (size_t i = first; i < first + count; ++i)
+        kv_.remove(batch[i].seq, batch[i].pos, batch[i].pos + 1);
 }
 
 std::span<const float> Context::output_row(int32_t i, DecodeOutput kind, const char* what) const {

@@ -62,6 +62,12 @@ class Context {
 
   private:
     void decode_chunk(const Batch& batch, size_t first, size_t count);
+    // Splits entries [first, first + count) into runs of one sequence (fb_.groups), gives
+    // each run consecutive cells of its sequence and the range of cells it attends.
+    // Leaves nothing assigned when a run does not fit (and throws lcx::Error).
+    void place_groups(const Batch& batch, size_t first, size_t count);
+    // Frees the cells of entries [first, first + count).
+    void release(const Batch& batch, size_t first, size_t count);
     std::span<const float> output_row(int32_t i, DecodeOutput kind, const char* what) const;
 
     std::shared_ptr<const Model> model_;
@@ -72,7 +78,8 @@ class Context {
 
     // Reused between calls so decoding does not allocate in the steady state.
     std::vector<int32_t> tokens_, positions_, outputs_;
-    std::vector<std::vector<int32_t>> kv_positions_;
+    ForwardBatch fb_;
+    std::vector<std::vector<int32_t>> kv_positions_;  // per group
     std::vector<int32_t> group_seq_;
     std::vector<float> logits_;  // one row per output (n_vocab or n_embd wide)
     DecodeOutput output_ = DecodeOutput::Logits;

@@ -173,13 +173,12 @@ TEST(Model, ForwardPassOfAnIdentityModel) {
     kv.k.push_back(be->alloc(DType::F32, {4, 1, 8}));
     kv.v.push_back(be->alloc(DType::F32, {4, 1, 8}));
     const std::vector<int32_t> tokens{3, 5, 9}, positions{0, 1, 2}, outputs{0, 1, 2};
-    const std::vector<int32_t> kv_pos{0, 1, 2, -1, -1, -1, -1, -1};
+    const std::vector<int32_t> kv_pos{0, 1, 2};
     ForwardBatch fb;
     fb.tokens = tokens;
     fb.positions = positions;
     fb.outputs = outputs;
-    fb.n_kv = 3;
-    fb.groups.push_back({0, 3, 0, kv_pos});
+    fb.groups.push_back({0, 3, 0, 0, kv_pos});
     m->forward(*be, fb, kv, ws);
     const float expect = 1.0f / std::sqrt(1.0f / 8.0f + 1e-5f);
     for (int row = 0; row < 2; ++row) {

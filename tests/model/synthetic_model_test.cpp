@@ -111,13 +111,12 @@ TEST(SyntheticModel, TinyFileHasTheLlamaLayoutAndRuns) {
         kvt.v.push_back(be->alloc(DType::F16, {head_dim, s.n_head_kv, 8}));
     }
     const std::vector<int32_t> tokens{1, 300, 511}, positions{0, 1, 2}, outputs{0, 1, 2};
-    const std::vector<int32_t> kv_pos{0, 1, 2, -1, -1, -1, -1, -1};
+    const std::vector<int32_t> kv_pos{0, 1, 2};
     ForwardBatch fb;
     fb.tokens = tokens;
     fb.positions = positions;
     fb.outputs = outputs;
-    fb.n_kv = 3;
-    fb.groups.push_back({0, 3, 0, kv_pos});
+    fb.groups.push_back({0, 3, 0, 0, kv_pos});
     m->forward(*be, fb, kvt, ws);
     for (int row = 0; row < 3; ++row) {
         const float* l = reinterpret_cast<const float*>(ws.logits.row(row));
