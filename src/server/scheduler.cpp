@@ -50,7 +50,9 @@ Scheduler::Scheduler(Context& ctx, const Vocab& vocab, const SchedulerParams& pa
               std::to_string(params_.n_parallel) + " slots of " +
               std::to_string(params_.n_ctx_slot));
     if (params_.prompt_chunk <= 0) params_.prompt_chunk = ctx_.n_batch();
-    ctx_.clear();
+    // Each slot's sequence gets cells of its own, so it stays one run of cells and a step
+    // attends, per slot, only that slot's cells.
+    ctx_.kv_cache().partition(params_.n_parallel, params_.n_ctx_slot);
     slots_.resize(size_t(params_.n_parallel));
     for (size_t i = 0; i < slots_.size(); ++i) slots_[i].id = int32_t(i);
     stats_.n_slots = params_.n_parallel;
@@ -246,14 +248,14 @@ void Scheduler::on_logits(Slot& slot, std::span<const float> logits) {
     }
 }
 
-// Decodes batch_ entries [first, first + count). The KV cache hands out contiguous runs
-// of cells; when holes left by finished conversations leave no run long enough, the
-// range is split in halves (a single token always fits: each slot is bounded by its
-// share of the cells).
+// Decodes batch_ entries [first, first + count). Each slot's tokens go to its own region
+// of the cache, which its bounds (prompt and history at most n_ctx_slot) keep from
+// overflowing; should a decode fail anyway, the range is split in halves until the
+// failing slot is found, and only that one ends with the error.
 void Scheduler::decode_range(size_t first, size_t count) {
     sub_batch_.clear();
-    std::vector<size_t> index;  // sub-batch entry -> batch_ entry
-    index.reserve(count);
+    std::vector<size_t>& index = sub_index_;
+    index.clear();
     for (size_t i = first; i < first + count; ++i) {
         const BatchEntry& e = batch_[i];
         if (slots_[size_t(e.seq)].state == SlotState::Idle) continue;  // failed earlier
@@ -282,6 +284,12 @@ void Scheduler::decode_range(size_t first, size_t count) {
         if (slot.state == SlotState::Prompt) ++slot.pending_at;
         if (e.want_logits) on_logits(slot, ctx_.logits(int32_t(j)));
     }
+}
+
+uint64_t Scheduler::total_generated() const {
+    uint64_t n = 0;
+    for (const Slot& s : slots_) n += uint64_t(s.n_generated);
+    return n;
 }
 
 void Scheduler::run() {
@@ -371,15 +379,13 @@ void Scheduler::run() {
         double seconds = 0.0;
         uint64_t n_generated = 0;
         if (!batch_.empty()) {
-            // Generated tokens are counted by what this step sampled.
-            std::vector<int64_t> before(slots_.size());
-            for (size_t i = 0; i < slots_.size(); ++i) before[i] = slots_[i].n_generated;
+            // Generated tokens are counted by what this step sampled (a slot's count only
+            // grows during a step; it is reset when the slot takes a new task).
+            const uint64_t before = total_generated();
             const auto t0 = clock::now();
             decode_range(0, batch_.size());
             seconds = std::chrono::duration<double>(clock::now() - t0).count();
-            for (size_t i = 0; i < slots_.size(); ++i)
-                if (slots_[i].n_generated > before[i])
-                    n_generated += uint64_t(slots_[i].n_generated - before[i]);
+            n_generated = total_generated() - before;
         }
         std::lock_guard lock(mutex_);
         stats_.decode_seconds += seconds;

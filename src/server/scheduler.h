@@ -1,8 +1,9 @@
 // The scheduler: one thread owns the decode Context and runs every slot in it. Each
 // step gathers the next token of every generating slot plus the next chunk of any
 // prompt being read into one Batch over the multi-sequence KV cache (sequence id =
-// slot), decodes it once, then samples for each slot. A long prompt is read in chunks,
-// so it delays the other streams by one chunk per step, not by its whole length.
+// slot, each owning a region of n_ctx_slot cells), decodes it once, then samples for
+// each slot. A long prompt is read in chunks, so it delays the other streams by one
+// chunk per step, not by its whole length.
 //
 // Each slot keeps the tokens its KV sequence holds; a new request goes to the free slot
 // sharing the longest prefix with its prompt, and only the rest of the prompt is
@@ -93,6 +94,7 @@ class Scheduler {
     void finish(Slot& slot, FinishReason reason, const std::string& error = {});
     void on_logits(Slot& slot, std::span<const float> logits);
     void decode_range(size_t first, size_t count);
+    uint64_t total_generated() const;  // sum of the slots' n_generated
     Slot* pick_slot(const std::vector<int32_t>& prompt);
     void run_embedding(EmbeddingTask& task);
 
@@ -101,6 +103,7 @@ class Scheduler {
     SchedulerParams params_;
     std::vector<Slot> slots_;
     Batch batch_, sub_batch_;
+    std::vector<size_t> sub_index_;    // sub_batch_ entry -> batch_ entry
     std::vector<int32_t> batch_slot_;  // batch entry -> slot id whose logits it carries, or -1
     uint64_t use_counter_ = 0;
 
