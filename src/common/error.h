@@ -18,5 +18,11 @@ class Error : public std::runtime_error {
 inline void check(bool cond, const std::string& message) {
     if (!cond) throw Error(message);
 }
+// The same for a fixed message, which then becomes a string only on failure (checks in
+// per-op paths must not allocate). A message built from parts is built before the call:
+// there, write `if (!cond) throw Error(...)`.
+inline void check(bool cond, const char* message) {
+    if (!cond) throw Error(message);
+}
 
 }  // namespace lcx

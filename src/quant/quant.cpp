@@ -36,12 +36,16 @@ std::string type_name(DType type) {
     return t ? std::string(t->name) : "type id " + std::to_string(uint32_t(type));
 }
 
+// The checks below build their messages only on failure: they run for every row a
+// decode step converts (KV cache stores), where a string allocation costs more than the
+// row.
 void check_length(DType type, int64_t n, const char* what) {
-    check(n >= 0, std::string(what) + ": negative element count " + std::to_string(n));
+    if (n < 0) throw Error(std::string(what) + ": negative element count " + std::to_string(n));
     const int64_t bs = traits(type).block_size;
-    check(n % bs == 0, std::string(what) + ": " + std::to_string(n) +
-                           " elements is not a multiple of the " + type_name(type) +
-                           " block size " + std::to_string(bs));
+    if (n % bs != 0)
+        throw Error(std::string(what) + ": " + std::to_string(n) +
+                    " elements is not a multiple of the " + type_name(type) + " block size " +
+                    std::to_string(bs));
 }
 
 // Index of the first NaN or Inf in x[0..n), or -1.
@@ -49,6 +53,15 @@ int64_t first_non_finite(const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i)
         if (!std::isfinite(x[i])) return i;
     return -1;
+}
+
+// Throws when x[0..n) holds a NaN or an Inf; `row` >= 0 is named in the message.
+void check_finite(DType type, const float* x, int64_t n, int64_t row = -1) {
+    const int64_t bad = first_non_finite(x, n);
+    if (bad < 0) return;
+    const std::string where = row >= 0 ? "row " + std::to_string(row) + ", " : "";
+    throw Error("quantize to " + type_name(type) + ": " + where + "element " + std::to_string(bad) +
+                " is not finite (" + std::to_string(x[bad]) + ")");
 }
 
 template <class Block>
@@ -112,7 +125,7 @@ bool can_quantize(DType type) {
 }
 
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
-    check(can_dequantize(type), "dequantize: unsupported type " + type_name(type));
+    if (!can_dequantize(type)) throw Error("dequantize: unsupported type " + type_name(type));
     check_length(type, n, "dequantize");
     switch (type) {
         case DType::F32:
@@ -157,32 +170,23 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
 }
 
 size_t quantize_row(DType type, const float* src, void* dst, int64_t n) {
-    check(can_quantize(type), "quantize: no quantizer for " + type_name(type));
+    if (!can_quantize(type)) throw Error("quantize: no quantizer for " + type_name(type));
     check_length(type, n, "quantize");
-    if (type != DType::F16 && type != DType::BF16) {
-        const int64_t bad = first_non_finite(src, n);
-        check(bad < 0, "quantize to " + type_name(type) + ": element " + std::to_string(bad) +
-                           " is not finite (" + std::to_string(src[bad < 0 ? 0 : bad]) + ")");
-    }
+    if (type != DType::F16 && type != DType::BF16) check_finite(type, src, n);
     quantize_unchecked(type, src, dst, n);
     return row_bytes(type, n);
 }
 
 size_t quantize_rows(DType type, const float* src, void* dst, int64_t n_rows, int64_t row_len) {
-    check(can_quantize(type), "quantize: no quantizer for " + type_name(type));
-    check(n_rows >= 0, "quantize: negative row count " + std::to_string(n_rows));
+    if (!can_quantize(type)) throw Error("quantize: no quantizer for " + type_name(type));
+    if (n_rows < 0) throw Error("quantize: negative row count " + std::to_string(n_rows));
     check_length(type, row_len, "quantize (row length)");
     const size_t row_size = row_bytes(type, row_len);
     const bool needs_finite = type != DType::F16 && type != DType::BF16;
     auto* out = static_cast<uint8_t*>(dst);
     for (int64_t r = 0; r < n_rows; ++r) {
         const float* row = src + r * row_len;
-        if (needs_finite) {
-            const int64_t bad = first_non_finite(row, row_len);
-            check(bad < 0, "quantize to " + type_name(type) + ": row " + std::to_string(r) +
-                               ", element " + std::to_string(bad) + " is not finite (" +
-                               std::to_string(row[bad < 0 ? 0 : bad]) + ")");
-        }
+        if (needs_finite) check_finite(type, row, row_len, r);
         quantize_unchecked(type, row, out + size_t(r) * row_size, row_len);
     }
     return size_t(n_rows) * row_size;

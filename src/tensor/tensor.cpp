@@ -16,9 +16,10 @@ void Tensor::set_shape(std::span<const int64_t> shape) {
         ne_[i] = shape[i];
     }
     const auto& t = traits(type_);
-    check(ne_[0] % t.block_size == 0, "row length " + std::to_string(ne_[0]) +
-                                          " is not a multiple of the block size of " +
-                                          std::string(t.name));
+    // Views are made per op: the message is built only on failure.
+    if (ne_[0] % t.block_size != 0)
+        throw Error("row length " + std::to_string(ne_[0]) +
+                    " is not a multiple of the block size of " + std::string(t.name));
     nb_[0] = t.block_bytes;
     nb_[1] = row_bytes(type_, ne_[0]);
     nb_[2] = nb_[1] * size_t(ne_[1]);
@@ -34,7 +35,8 @@ Tensor Tensor::zeros(DType type, std::span<const int64_t> shape) {
     void* p = std::aligned_alloc(64, alloc == 0 ? 64 : alloc);
     if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
     std::memset(p, 0, alloc == 0 ? 64 : alloc);
-    t.storage_ = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+    t.storage_ =
+        std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
     t.data_ = p;
     return t;
 }
