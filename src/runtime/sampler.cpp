@@ -57,10 +57,14 @@ void apply_top_k(Candidates& c, int32_t k) {
     if (k <= 0 || c.data.empty()) return;
     const size_t keep = std::min(size_t(k), c.data.size());
     if (!c.sorted) {
-        std::partial_sort(c.data.begin(), c.data.begin() + ptrdiff_t(keep), c.data.end(),
-                          [](const TokenData& a, const TokenData& b) {
-                              return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-                          });
+        // A total order (ties by id), so selecting the k best and sorting only them gives
+        // what a partial sort gives, in a fraction of its time (it runs for every token).
+        const auto before = [](const TokenData& a, const TokenData& b) {
+            return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+        };
+        const auto kth = c.data.begin() + ptrdiff_t(keep);
+        std::nth_element(c.data.begin(), kth - 1, c.data.end(), before);
+        std::sort(c.data.begin(), kth, before);
         c.sorted = true;
     }
     c.data.resize(keep);
