@@ -356,6 +356,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
     ParsedRequest pr = chat ? parse_chat_request(body, e.vocab, e.chat_template, e.n_ctx_slot)
                             : parse_completion_request(body, e.vocab, e.n_ctx_slot);
     pr.task.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.timeout_s);
+    pr.task.stream = pr.stream;
     auto task = std::make_shared<Task>(std::move(pr.task));
     if (!e.scheduler->submit(task))
         throw ApiError(503,

@@ -40,6 +40,9 @@ struct TaskParams {
     int32_t n_predict = -1;  // < 0: until end of generation or the slot's context is full
     std::vector<std::string> stop;
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    // false: the consumer only needs the whole text (a response that is not streamed), so
+    // text events are queued without waking it; no thread switch per generated token.
+    bool stream = true;
 };
 
 class Task {
@@ -50,11 +53,12 @@ class Task {
 
     // --- the scheduler's side ---
     void push(TaskEvent e) {
+        const bool wake = params_.stream || e.kind == TaskEvent::Kind::Done;
         {
             std::lock_guard lock(mutex_);
             events_.push_back(std::move(e));
         }
-        cv_.notify_all();
+        if (wake) cv_.notify_all();
     }
     bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
 
