@@ -162,6 +162,41 @@ void compare_path(CpuPath path) {
 TEST(Matmul, Avx512MatchesReference) { compare_path(CpuPath::Avx512); }
 TEST(Matmul, Avx2MatchesReference) { compare_path(CpuPath::Avx2); }
 
+// Weights and activations at the ends of their ranges: every quant at its largest
+// magnitude, so the kernels' 16-bit partial sums are as large as they can get. Rows
+// alternate between the two extreme patterns (mostly the top quant, mostly the bottom one)
+// and activation rows between all +1 and all -1 (quants +127 and -127).
+TEST(Matmul, ExtremeQuantsMatchReference) {
+    const int64_t k = 512, n = 19, m = 9;
+    std::vector<float> wf(size_t(k * n)), xf(size_t(k * m));
+    for (int64_t r = 0; r < n; ++r)
+        for (int64_t i = 0; i < k; ++i)
+            wf[size_t(r * k + i)] = ((i % 16 == 0) == (r % 2 == 0)) ? 1.0f : -1.0f;
+    for (int64_t c = 0; c < m; ++c)
+        for (int64_t i = 0; i < k; ++i) xf[size_t(c * k + i)] = c % 2 ? -1.0f : 1.0f;
+    Tensor x = Tensor::zeros(DType::F32, {k, m});
+    std::memcpy(x.data(), xf.data(), xf.size() * 4);
+    auto ref = make_cpu_backend(1, {CpuPath::Scalar});
+    for (CpuPath path : {CpuPath::Avx2, CpuPath::Avx512}) {
+        if (!cpu_path_supported(path)) continue;
+        auto fast = make_cpu_backend(2, {path});
+        for (DType t : kTypes) {
+            if (t == DType::F32 || t == DType::F16 || t == DType::BF16) continue;
+            Tensor w = Tensor::zeros(t, {k, n});
+            quantize_rows(t, wf.data(), w.data(), n, k);
+            Tensor y0 = Tensor::zeros(DType::F32, {n, m});
+            Tensor y1 = Tensor::zeros(DType::F32, {n, m});
+            ref->matmul(w, x, y0);
+            fast->matmul(w, x, y1);
+            for (int64_t i = 0; i < n * m; ++i) {
+                const float want = y0.data_as<float>()[i];
+                ASSERT_NEAR(y1.data_as<float>()[i], want, 2e-5 * std::fabs(want) + 1e-3)
+                    << cpu_path_name(path) << " " << dtype_name(t) << " at " << i;
+            }
+        }
+    }
+}
+
 // The SIMD activation conversion must give the reference's bytes exactly (every path
 // sees identical quantized inputs), including values that land on x.5 after scaling.
 TEST(Matmul, FastActivationConversionIsExact) {

@@ -1,0 +1,730 @@
+// AVX2 prompt-shaped products (many activation rows) for the main quantized weight types.
+//
+// Eight weight rows are unpacked once into an interleaved panel: for every 32-weight block
+// and every group of 4 weights, one 32-byte vector holds those 4 bytes of each of the 8
+// rows. A group's 4 activation quants are broadcast to all lanes, so one vpmaddubsw gives
+// partial dot products of 8 rows at once and every lane of the accumulators belongs to
+// one row: no horizontal sums, and a block's 8 row scales are applied with one multiply.
+// Each panel vector is reused across a tile of activation rows held in registers.
+//
+// Integer sums stay exact: unsigned weights of at most 4 bits add 8 groups in 16 bits
+// (8 x 2 x 15 x 127 < 2^15), 6-bit weights 2 groups; signed 8-bit weights use
+// |w| x sign(x, w) and widen every group. A row's result is computed by the same
+// operations whichever panel it falls in (missing rows are zero-filled), so it does not
+// depend on how the rows were split between threads.
+#include "backend/cpu/gemm_avx2.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/fp16.h"
+#include "quant/blocks.h"
+
+namespace lcx::cpu {
+
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+struct alignas(32) V32 {
+    uint8_t b[32];
+};
+
+// One weight row unpacked to natural order: 32 unsigned (or signed) bytes per block, the
+// float scale per block, the min per block (or per 16 weights) and, for formats with
+// 16-weight sub-block scales, the integer scale per 16.
+struct RowUnp {
+    std::vector<V32> u;
+    std::vector<float> ws, wm;
+    std::vector<int16_t> sc;
+    void resize(int64_t nb) {
+        u.resize(size_t(nb));
+        ws.resize(size_t(nb));
+        wm.resize(size_t(nb) * 2);
+        sc.resize(size_t(nb) * 2);
+    }
+    __m256i* v() { return reinterpret_cast<__m256i*>(u.data()); }
+};
+
+// Eight rows interleaved (see the top of the file).
+struct Panel {
+    int64_t nb = 0;
+    std::vector<V32> qs;    // [block][group]: lanes = rows (|w| for signed formats)
+    std::vector<V32> sg;    // signed formats: w itself, for the sign trick
+    std::vector<float> ws;  // [block][row]
+    std::vector<float> wm;  // [block][row] or [block][half][row]
+    std::vector<V32> sc;    // [block][half]: int16 scale of row r in lanes 2r and 2r+1
+    void resize(int64_t n) {
+        nb = n;
+        qs.resize(size_t(n) * 8);
+        sg.resize(size_t(n) * 8);
+        ws.resize(size_t(n) * 8);
+        wm.resize(size_t(n) * 16);
+        sc.resize(size_t(n) * 2);
+    }
+    const __m256i* q(int64_t b) const {
+        return reinterpret_cast<const __m256i*>(qs.data()) + 8 * b;
+    }
+    const __m256i* s(int64_t b) const {
+        return reinterpret_cast<const __m256i*>(sg.data()) + 8 * b;
+    }
+};
+
+enum class Min { None, Per32, Per16 };
+
+// ---- per-type row unpacking ------------------------------------------------------------
+inline __m256i nibbles32(const uint8_t* qs) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
+    return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+                            _mm256_set1_epi8(0x0F));
+}
+
+struct GQ4_0 {
+    using B = BlockQ4_0;
+    static constexpr bool kSigned = false, kScale16 = false;
+    static constexpr int kG16 = 8, kDxShift = 0;
+    static constexpr Min kMin = Min::Per32;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const B* x = static_cast<const B*>(src);
+        for (int64_t b = 0; b < nb; ++b) {
+            r.v()[b] = nibbles32(x[b].qs);
+            const float d = h2f(x[b].d);
+            r.ws[size_t(b)] = d;
+            r.wm[size_t(b)] = -8.0f * d;
+        }
+    }
+};
+
+struct GQ8_0 {
+    using B = BlockQ8_0;
+    static constexpr bool kSigned = true, kScale16 = false;
+    static constexpr int kG16 = 1, kDxShift = 0;
+    static constexpr Min kMin = Min::None;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const B* x = static_cast<const B*>(src);
+        for (int64_t b = 0; b < nb; ++b) {
+            r.v()[b] = _mm256_loadu_si256((const __m256i*)x[b].qs);
+            r.ws[size_t(b)] = h2f(x[b].d);
+        }
+    }
+};
+
+inline void k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[4];
+    std::memcpy(u, s, 12);
+    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
+    const uint32_t t = u[1] & m1;
+    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
+    u[2] = t;
+    u[0] &= m1;
+    std::memcpy(sc, &u[0], 8);
+    std::memcpy(mn, &u[2], 8);
+}
+
+struct GQ4_K {
+    using B = BlockQ4_K;
+    static constexpr bool kSigned = false, kScale16 = false;
+    static constexpr int kG16 = 8, kDxShift = 3;
+    static constexpr Min kMin = Min::Per32;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const B* x = static_cast<const B*>(src);
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        for (int64_t sb = 0; sb < nb / 8; ++sb) {
+            uint8_t sc[8], mn[8];
+            k4_scales(x[sb].scales, sc, mn);
+            __m256i* u = r.v() + 8 * sb;
+            for (int j = 0; j < 4; ++j) {
+                const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
+                u[2 * j] = _mm256_and_si256(v, m4);
+                u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            }
+            const float d = h2f(x[sb].d), dm = h2f(x[sb].dmin);
+            for (int j = 0; j < 8; ++j) {
+                r.ws[size_t(8 * sb + j)] = d * float(sc[j]);
+                r.wm[size_t(8 * sb + j)] = -dm * float(mn[j]);
+            }
+        }
+    }
+};
+
+struct GQ6_K {
+    using B = BlockQ6_K;
+    static constexpr bool kSigned = false, kScale16 = true;
+    static constexpr int kG16 = 2, kDxShift = 3;
+    static constexpr Min kMin = Min::Per16;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const B* x = static_cast<const B*>(src);
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+        for (int64_t sb = 0; sb < nb / 8; ++sb) {
+            const B& b = x[sb];
+            __m256i* u = r.v() + 8 * sb;
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
+                const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
+                u[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
+                u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
+                u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                               _mm256_and_si256(qh, m3));
+                u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+            }
+            const float d = h2f(b.d);
+            for (int j = 0; j < 8; ++j) r.ws[size_t(8 * sb + j)] = d;
+            for (int g = 0; g < 16; ++g) {
+                r.sc[size_t(16 * sb + g)] = int16_t(b.scales[g]);
+                r.wm[size_t(16 * sb + g)] = -32.0f * d * float(b.scales[g]);
+            }
+        }
+    }
+};
+
+struct GQ4_1 {
+    using B = BlockQ4_1;
+    static constexpr bool kSigned = false, kScale16 = false;
+    static constexpr int kG16 = 8, kDxShift = 0;
+    static constexpr Min kMin = Min::Per32;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const B* x = static_cast<const B*>(src);
+        for (int64_t b = 0; b < nb; ++b) {
+            r.v()[b] = nibbles32(x[b].qs);
+            r.ws[size_t(b)] = h2f(x[b].d);
+            r.wm[size_t(b)] = h2f(x[b].m);
+        }
+    }
+};
+
+// 5-bit quants: the low nibbles plus bit j of qh as bit 4 of weight j.
+template <class B>
+inline __m256i q5_bits(const B& x) {
+    uint32_t qh;
+    std::memcpy(&qh, x.qh, 4);
+    // Spread bit j of qh to byte j, then move it to bit 4.
+    const __m256i shuf =
+        _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(qh)), shuf);
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+    const __m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit),
+                                        _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles32(x.qs), hi);
+}
+
+template <class B, bool kHasMin>
+struct GQ5 {
+    using Block = B;
+    static constexpr bool kSigned = false, kScale16 = false;
+    static constexpr int kG16 = 4, kDxShift = 0;
+    static constexpr Min kMin = Min::Per32;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const B* x = static_cast<const B*>(src);
+        for (int64_t b = 0; b < nb; ++b) {
+            r.v()[b] = q5_bits(x[b]);
+            const float d = h2f(x[b].d);
+            r.ws[size_t(b)] = d;
+            if constexpr (kHasMin)
+                r.wm[size_t(b)] = h2f(x[b].m);
+            else
+                r.wm[size_t(b)] = -16.0f * d;
+        }
+    }
+};
+using GQ5_0 = GQ5<BlockQ5_0, false>;
+using GQ5_1 = GQ5<BlockQ5_1, true>;
+
+inline __m256i iq4_32(const uint8_t* qs) {
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)kvalues_iq4nl));
+    return _mm256_shuffle_epi8(tbl, nibbles32(qs));
+}
+
+struct GIQ4_NL {
+    static constexpr bool kSigned = true, kScale16 = false;
+    static constexpr int kG16 = 1, kDxShift = 0;
+    static constexpr Min kMin = Min::None;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const auto* x = static_cast<const BlockIQ4_NL*>(src);
+        for (int64_t b = 0; b < nb; ++b) {
+            r.v()[b] = iq4_32(x[b].qs);
+            r.ws[size_t(b)] = h2f(x[b].d);
+        }
+    }
+};
+
+struct GIQ4_XS {
+    static constexpr bool kSigned = true, kScale16 = false;
+    static constexpr int kG16 = 1, kDxShift = 3;
+    static constexpr Min kMin = Min::None;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const auto* x = static_cast<const BlockIQ4_XS*>(src);
+        for (int64_t sb = 0; sb < nb / 8; ++sb) {
+            const float d = h2f(x[sb].d);
+            for (int ib = 0; ib < 8; ++ib) {
+                const int ls = ((x[sb].scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
+                               (((x[sb].scales_h >> (2 * ib)) & 3) << 4);
+                r.ws[size_t(8 * sb + ib)] = d * float(ls - 32);
+                r.v()[8 * sb + ib] = iq4_32(x[sb].qs + 16 * ib);
+            }
+        }
+    }
+};
+
+struct GQ5_K {
+    static constexpr bool kSigned = false, kScale16 = false;
+    static constexpr int kG16 = 4, kDxShift = 3;
+    static constexpr Min kMin = Min::Per32;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const auto* x = static_cast<const BlockQ5_K*>(src);
+        const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+        for (int64_t sb = 0; sb < nb / 8; ++sb) {
+            uint8_t sc[8], mn[8];
+            k4_scales(x[sb].scales, sc, mn);
+            const __m256i qh = _mm256_loadu_si256((const __m256i*)x[sb].qh);
+            __m256i* u = r.v() + 8 * sb;
+            for (int j = 0; j < 4; ++j) {
+                const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
+                // Bit 2j (low nibbles) and 2j+1 (high nibbles) of qh, moved to bit 4.
+                const __m256i hlo =
+                    _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j), 4), b4);
+                const __m256i hhi =
+                    _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j + 1), 4), b4);
+                u[2 * j] = _mm256_or_si256(_mm256_and_si256(v, m4), hlo);
+                u[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), hhi);
+            }
+            const float d = h2f(x[sb].d), dm = h2f(x[sb].dmin);
+            for (int j = 0; j < 8; ++j) {
+                r.ws[size_t(8 * sb + j)] = d * float(sc[j]);
+                r.wm[size_t(8 * sb + j)] = -dm * float(mn[j]);
+            }
+        }
+    }
+};
+
+struct GQ2_K {
+    static constexpr bool kSigned = false, kScale16 = true;
+    static constexpr int kG16 = 2, kDxShift = 3;
+    static constexpr Min kMin = Min::Per16;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const auto* x = static_cast<const BlockQ2_K*>(src);
+        const __m256i m2 = _mm256_set1_epi8(3);
+        for (int64_t sb = 0; sb < nb / 8; ++sb) {
+            const BlockQ2_K& b = x[sb];
+            __m256i* u = r.v() + 8 * sb;
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
+                for (int j = 0; j < 4; ++j)
+                    u[4 * h + j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2);
+            }
+            const float d = h2f(b.d), dm = h2f(b.dmin);
+            for (int j = 0; j < 8; ++j) r.ws[size_t(8 * sb + j)] = d;
+            for (int g = 0; g < 16; ++g) {
+                r.sc[size_t(16 * sb + g)] = int16_t(b.scales[g] & 15);
+                r.wm[size_t(16 * sb + g)] = -dm * float(b.scales[g] >> 4);
+            }
+        }
+    }
+};
+
+struct GQ3_K {
+    static constexpr bool kSigned = false, kScale16 = true;
+    static constexpr int kG16 = 2, kDxShift = 3;
+    static constexpr Min kMin = Min::Per16;
+    static void row(const void* src, int64_t nb, RowUnp& r) {
+        const auto* x = static_cast<const BlockQ3_K*>(src);
+        const __m256i m2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+        for (int64_t sb = 0; sb < nb / 8; ++sb) {
+            const BlockQ3_K& b = x[sb];
+            uint32_t a[4];
+            std::memcpy(a, b.scales, 12);
+            constexpr uint32_t k1 = 0x03030303, k2 = 0x0f0f0f0f;
+            const uint32_t t = a[2];
+            a[2] = ((a[0] >> 4) & k2) | (((t >> 4) & k1) << 4);
+            a[3] = ((a[1] >> 4) & k2) | (((t >> 6) & k1) << 4);
+            a[0] = (a[0] & k2) | (((t >> 0) & k1) << 4);
+            a[1] = (a[1] & k2) | (((t >> 2) & k1) << 4);
+            uint8_t sc[16];
+            std::memcpy(sc, a, 16);
+            const __m256i hm = _mm256_loadu_si256((const __m256i*)b.hmask);
+            __m256i* u = r.v() + 8 * sb;
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
+                for (int j = 0; j < 4; ++j) {
+                    const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + j)));
+                    const __m256i hi =
+                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+                    u[4 * h + j] =
+                        _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
+                }
+            }
+            const float d = h2f(b.d);
+            for (int j = 0; j < 8; ++j) r.ws[size_t(8 * sb + j)] = d;
+            for (int g = 0; g < 16; ++g) {
+                const int s = int(sc[g]) - 32;
+                r.sc[size_t(16 * sb + g)] = int16_t(s);
+                r.wm[size_t(16 * sb + g)] = -4.0f * d * float(s);
+            }
+        }
+    }
+};
+
+// ---- panel assembly ----------------------------------------------------------------------
+// In place: r[g] becomes dword g of each of r[0..7] (lane i from r[i]).
+inline void transpose8x8_epi32(__m256i r[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
+    }
+}
+
+struct Scratch {
+    RowUnp rows[8];
+    Panel panel;
+};
+Scratch& scratch() {
+    static thread_local Scratch s;
+    return s;
+}
+
+// Unpacks rows [n, n + nr) (nr <= 8) of `w` into p; missing rows are zero.
+template <class S>
+void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
+    Panel& p = s.panel;
+    const int64_t nb = p.nb;
+    for (int r = 0; r < 8; ++r) {
+        RowUnp& ru = s.rows[r];
+        ru.resize(nb);
+        if (r < nr) {
+            S::row(w.row(n + r), nb, ru);
+        } else {
+            std::memset(ru.u.data(), 0, ru.u.size() * sizeof(V32));
+            std::fill(ru.ws.begin(), ru.ws.end(), 0.0f);
+            std::fill(ru.wm.begin(), ru.wm.end(), 0.0f);
+            std::fill(ru.sc.begin(), ru.sc.end(), int16_t(0));
+        }
+    }
+    auto* q = reinterpret_cast<__m256i*>(p.qs.data());
+    auto* sg = reinterpret_cast<__m256i*>(p.sg.data());
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i v[8];
+        for (int r = 0; r < 8; ++r) v[r] = s.rows[r].v()[b];
+        transpose8x8_epi32(v);
+        for (int g = 0; g < 8; ++g) {
+            if constexpr (S::kSigned) {
+                _mm256_store_si256(q + 8 * b + g, _mm256_abs_epi8(v[g]));
+                _mm256_store_si256(sg + 8 * b + g, v[g]);
+            } else {
+                _mm256_store_si256(q + 8 * b + g, v[g]);
+            }
+        }
+        for (int r = 0; r < 8; ++r) p.ws[size_t(8 * b + r)] = s.rows[r].ws[size_t(b)];
+        if constexpr (S::kMin == Min::Per32)
+            for (int r = 0; r < 8; ++r) p.wm[size_t(8 * b + r)] = s.rows[r].wm[size_t(b)];
+        if constexpr (S::kMin == Min::Per16)
+            for (int h = 0; h < 2; ++h)
+                for (int r = 0; r < 8; ++r)
+                    p.wm[size_t(16 * b + 8 * h + r)] = s.rows[r].wm[size_t(2 * b + h)];
+        if constexpr (S::kScale16)
+            for (int h = 0; h < 2; ++h) {
+                auto* lanes = reinterpret_cast<int16_t*>(p.sc[size_t(2 * b + h)].b);
+                for (int r = 0; r < 8; ++r)
+                    lanes[2 * r] = lanes[2 * r + 1] = s.rows[r].sc[size_t(2 * b + h)];
+            }
+    }
+}
+
+// ---- the tile: 8 panel rows x C activation rows -----------------------------------------
+// An empty asm that claims to change v: stops the compiler from re-associating a chain of
+// integer adds into a tree, which needs more registers than AVX2 has and spills.
+inline void pin(__m256i& v) { asm("" : "+x"(v)); }
+inline void pin(__m256& v) { asm("" : "+x"(v)); }
+
+inline __m256i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+template <class S, int C>
+void panel_tile(const Panel& p, const ActRows& a, int64_t c0, float* y, size_t ys, int64_t n,
+                int nr) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int8_t* q[C];
+    const float* dx[C];
+    const float* sx[C];
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) {
+        q[c] = a.q_row(c0 + c);
+        dx[c] = a.d_row(c0 + c);
+        sx[c] = S::kMin == Min::Per16 ? a.s16_row(c0 + c) : a.s32_row(c0 + c);
+        acc[c] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < p.nb; ++b) {
+        const __m256i* w = p.q(b);
+        __m256i s[C] = {};
+        if constexpr (S::kSigned) {
+            const __m256i* sg = p.s(b);
+            for (int g = 0; g < 8; ++g) {
+                const __m256i wa = _mm256_load_si256(w + g), wsg = _mm256_load_si256(sg + g);
+                for (int c = 0; c < C; ++c) {
+                    const __m256i x = bcast4(q[c] + 32 * b + 4 * g);
+                    const __m256i t =
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(x, wsg)), ones);
+                    s[c] = g ? _mm256_add_epi32(s[c], t) : t;
+                }
+            }
+        } else if constexpr (S::kScale16) {
+            const auto* scv = reinterpret_cast<const __m256i*>(p.sc.data()) + 2 * b;
+            for (int g = 0; g < 8; g += 2) {
+                const __m256i w0 = _mm256_load_si256(w + g), w1 = _mm256_load_si256(w + g + 1);
+                const __m256i sv = _mm256_load_si256(scv + g / 4);
+                for (int c = 0; c < C; ++c) {
+                    const __m256i t16 = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(w0, bcast4(q[c] + 32 * b + 4 * g)),
+                        _mm256_maddubs_epi16(w1, bcast4(q[c] + 32 * b + 4 * g + 4)));
+                    const __m256i t = _mm256_madd_epi16(t16, sv);
+                    s[c] = g ? _mm256_add_epi32(s[c], t) : t;
+                }
+            }
+        } else {
+            // Unsigned weights: kG16 groups summed in 16 bits, then widened.
+            static_assert(8 % S::kG16 == 0);
+            __m256i s16[C] = {};
+            const int8_t* xb[C];
+            for (int c = 0; c < C; ++c) xb[c] = q[c] + 32 * b;
+            for (int g = 0; g < 8; ++g) {
+                const __m256i wv = _mm256_load_si256(w + g);
+                for (int c = 0; c < C; ++c) {
+                    const __m256i t = _mm256_maddubs_epi16(wv, bcast4(xb[c] + 4 * g));
+                    s16[c] = g % S::kG16 ? _mm256_add_epi16(s16[c], t) : t;
+                    pin(s16[c]);
+                    if (g % S::kG16 == S::kG16 - 1) {
+                        const __m256i t32 = _mm256_madd_epi16(s16[c], ones);
+                        s[c] = g < S::kG16 ? t32 : _mm256_add_epi32(s[c], t32);
+                    }
+                }
+            }
+        }
+        const __m256 wsv = _mm256_loadu_ps(p.ws.data() + 8 * b);
+        for (int c = 0; c < C; ++c)
+            acc[c] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(s[c]),
+                _mm256_mul_ps(wsv, _mm256_broadcast_ss(dx[c] + (b >> S::kDxShift))), acc[c]);
+        if constexpr (S::kMin == Min::Per32) {
+            const __m256 wm = _mm256_loadu_ps(p.wm.data() + 8 * b);
+            for (int c = 0; c < C; ++c)
+                acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(sx[c] + b), acc[c]);
+        } else if constexpr (S::kMin == Min::Per16) {
+            const __m256 wm0 = _mm256_loadu_ps(p.wm.data() + 16 * b);
+            const __m256 wm1 = _mm256_loadu_ps(p.wm.data() + 16 * b + 8);
+            for (int c = 0; c < C; ++c) {
+                acc[c] = _mm256_fmadd_ps(wm0, _mm256_broadcast_ss(sx[c] + 2 * b), acc[c]);
+                acc[c] = _mm256_fmadd_ps(wm1, _mm256_broadcast_ss(sx[c] + 2 * b + 1), acc[c]);
+            }
+        }
+    }
+    for (int c = 0; c < C; ++c) {
+        float* out = y + size_t(c0 + c) * ys + size_t(n);
+        if (nr == 8) {
+            _mm256_storeu_ps(out, acc[c]);
+        } else {
+            alignas(32) float t[8];
+            _mm256_store_ps(t, acc[c]);
+            std::memcpy(out, t, size_t(nr) * sizeof(float));
+        }
+    }
+}
+
+// ---- few activation rows: one unpacked row at a time ---------------------------------------
+// With one or two activation rows a panel costs more to build than it saves, so each row
+// is unpacked alone and dotted in natural order: the integer sums of 8 blocks are reduced
+// into one vector (a lane per block) and scaled together.
+inline __m256i reduce8(const __m256i v[8]) {
+    const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Integer dot product of block b of an unpacked row with 32 activation quants, as 8 lanes.
+template <class S>
+inline __m256i row_block(const RowUnp& r, int64_t b, const int8_t* x) {
+    const __m256i u = reinterpret_cast<const __m256i*>(r.u.data())[b];
+    const __m256i xv = _mm256_loadu_si256((const __m256i*)x);
+    __m256i p;
+    if constexpr (S::kSigned)
+        p = _mm256_maddubs_epi16(_mm256_abs_epi8(u), _mm256_sign_epi8(xv, u));
+    else
+        p = _mm256_maddubs_epi16(u, xv);
+    if constexpr (S::kScale16)
+        return _mm256_madd_epi16(p, _mm256_setr_m128i(_mm_set1_epi16(r.sc[size_t(2 * b)]),
+                                                      _mm_set1_epi16(r.sc[size_t(2 * b + 1)])));
+    else
+        return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// The float contribution of blocks [b0, b0 + nb8) (nb8 <= 8; isum: a lane per block).
+template <class S>
+inline __m256 row_scale(const RowUnp& r, int64_t b0, int nb8, __m256i isum, const float* dx,
+                        const float* sx, __m256 acc) {
+    if (nb8 == 8) {
+        const __m256 dxv =
+            S::kDxShift == 3 ? _mm256_set1_ps(dx[b0 >> 3]) : _mm256_loadu_ps(dx + b0);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(r.ws.data() + b0), dxv),
+                              _mm256_cvtepi32_ps(isum), acc);
+        if constexpr (S::kMin == Min::Per32)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(r.wm.data() + b0), _mm256_loadu_ps(sx + b0), acc);
+        if constexpr (S::kMin == Min::Per16)
+            for (int h = 0; h < 2; ++h)
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(r.wm.data() + 2 * b0 + 8 * h),
+                                      _mm256_loadu_ps(sx + 2 * b0 + 8 * h), acc);
+        return acc;
+    }
+    alignas(32) float d[8] = {}, m0[8] = {}, m1[8] = {}, x0[8] = {}, x1[8] = {};
+    for (int i = 0; i < nb8; ++i) {
+        const int64_t b = b0 + i;
+        d[i] = r.ws[size_t(b)] * dx[b >> S::kDxShift];
+        if constexpr (S::kMin == Min::Per32) {
+            m0[i] = r.wm[size_t(b)];
+            x0[i] = sx[b];
+        } else if constexpr (S::kMin == Min::Per16) {
+            m0[i] = r.wm[size_t(2 * b)];
+            x0[i] = sx[2 * b];
+            m1[i] = r.wm[size_t(2 * b + 1)];
+            x1[i] = sx[2 * b + 1];
+        }
+    }
+    acc = _mm256_fmadd_ps(_mm256_load_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    if constexpr (S::kMin != Min::None)
+        acc = _mm256_fmadd_ps(_mm256_load_ps(m0), _mm256_load_ps(x0), acc);
+    if constexpr (S::kMin == Min::Per16)
+        acc = _mm256_fmadd_ps(_mm256_load_ps(m1), _mm256_load_ps(x1), acc);
+    return acc;
+}
+
+template <class S>
+float row_dot(const RowUnp& r, int64_t nb, const ActRows& a, int64_t c) {
+    const int8_t* q = a.q_row(c);
+    const float* dx = a.d_row(c);
+    const float* sx = S::kMin == Min::Per16 ? a.s16_row(c) : a.s32_row(c);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int nb8 = int(std::min<int64_t>(8, nb - b0));
+        __m256i s[8];
+        for (int i = 0; i < 8; ++i)
+            s[i] = i < nb8 ? row_block<S>(r, b0 + i, q + 32 * (b0 + i)) : _mm256_setzero_si256();
+        acc = row_scale<S>(r, b0, nb8, reduce8(s), dx, sx, acc);
+    }
+    return hsum(acc);
+}
+
+template <class S>
+void rows_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    RowUnp& r = scratch().rows[0];
+    const int64_t nb = a.k / 32;
+    r.resize(nb);
+    for (int64_t n = n0; n < n1; ++n) {
+        S::row(w.row(n), nb, r);
+        for (int64_t c = 0; c < a.m; ++c) y[size_t(c) * ys + size_t(n)] = row_dot<S>(r, nb, a, c);
+    }
+}
+
+// Activation rows per register tile.
+#ifndef LCX_TILE
+#define LCX_TILE 4
+#endif
+constexpr int kTile = LCX_TILE;
+
+// The last rem (< kTile) activation rows.
+template <class S, int C>
+void tail_tile(int rem, const Panel& p, const ActRows& a, int64_t c0, float* y, size_t ys,
+               int64_t n, int nr) {
+    if constexpr (C > 0) {
+        if (rem == C)
+            panel_tile<S, C>(p, a, c0, y, ys, n, nr);
+        else
+            tail_tile<S, C - 1>(rem, p, a, c0, y, ys, n, nr);
+    }
+}
+// Activation rows per pass over a panel: 128 rows of K = 5632 quants fit in L2.
+constexpr int64_t kColChunk = 128;
+
+// Up to kRowsMaxM activation rows take rows_matmul.
+constexpr int64_t kRowsMaxM = 2;
+
+template <class S>
+void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    if (a.m <= kRowsMaxM) {
+        rows_matmul<S>(w, n0, n1, a, y, ys);
+        return;
+    }
+    Scratch& s = scratch();
+    s.panel.resize(a.k / 32);
+    for (int64_t c0 = 0; c0 < a.m; c0 += kColChunk) {
+        const int64_t c1 = std::min(a.m, c0 + kColChunk);
+        for (int64_t n = n0; n < n1; n += 8) {
+            const int nr = int(std::min<int64_t>(8, n1 - n));
+            build_panel<S>(w, n, nr, s);
+            int64_t c = c0;
+            for (; c + kTile <= c1; c += kTile) panel_tile<S, kTile>(s.panel, a, c, y, ys, n, nr);
+            if (c < c1) tail_tile<S, kTile - 1>(int(c1 - c), s.panel, a, c, y, ys, n, nr);
+        }
+    }
+}
+
+}  // namespace
+
+MatmulFn gemm_avx2(DType t) {
+    switch (t) {
+        case DType::Q4_0:
+            return panel_matmul<GQ4_0>;
+        case DType::Q4_1:
+            return panel_matmul<GQ4_1>;
+        case DType::Q5_0:
+            return panel_matmul<GQ5_0>;
+        case DType::Q5_1:
+            return panel_matmul<GQ5_1>;
+        case DType::Q8_0:
+            return panel_matmul<GQ8_0>;
+        case DType::IQ4_NL:
+            return panel_matmul<GIQ4_NL>;
+        case DType::Q2_K:
+            return panel_matmul<GQ2_K>;
+        case DType::Q3_K:
+            return panel_matmul<GQ3_K>;
+        case DType::Q4_K:
+            return panel_matmul<GQ4_K>;
+        case DType::Q5_K:
+            return panel_matmul<GQ5_K>;
+        case DType::Q6_K:
+            return panel_matmul<GQ6_K>;
+        case DType::IQ4_XS:
+            return panel_matmul<GIQ4_XS>;
+        default:
+            return nullptr;
+    }
+}
+
+}  // namespace lcx::cpu
