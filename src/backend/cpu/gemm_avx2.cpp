@@ -1,14 +1,15 @@
-// AVX2 prompt-shaped products (many activation rows) for the main quantized weight types.
+// AVX2 prompt-shaped products (many activation rows) for every quantized weight type.
 //
 // Eight weight rows are unpacked once into an interleaved panel: for every 32-weight block
 // and every group of 4 weights, one 32-byte vector holds those 4 bytes of each of the 8
 // rows. A group's 4 activation quants are broadcast to all lanes, so one vpmaddubsw gives
 // partial dot products of 8 rows at once and every lane of the accumulators belongs to
 // one row: no horizontal sums, and a block's 8 row scales are applied with one multiply.
-// Each panel vector is reused across a tile of activation rows held in registers.
+// Each panel vector is reused across a tile of activation rows held in registers; the
+// tile's activations are first interleaved the same way, so it reads one sequential stream.
 //
 // Integer sums stay exact: unsigned weights of at most 4 bits add 8 groups in 16 bits
-// (8 x 2 x 15 x 127 < 2^15), 6-bit weights 2 groups; signed 8-bit weights use
+// (8 x 2 x 15 x 127 < 2^15), 5-bit ones 4 groups and 6-bit ones 2; signed 8-bit weights use
 // |w| x sign(x, w) and widen every group. A row's result is computed by the same
 // operations whichever panel it falls in (missing rows are zero-filled), so it does not
 // depend on how the rows were split between threads.
@@ -20,7 +21,6 @@
 #include <cstring>
 #include <vector>
 
-#include "common/fp16.h"
 #include "quant/blocks.h"
 
 namespace lcx::cpu {
@@ -394,7 +394,23 @@ inline void transpose8x8_epi32(__m256i r[8]) {
 struct Scratch {
     RowUnp rows[8];
     Panel panel;
+    std::vector<V32> xq;  // interleaved activation quants (interleave)
 };
+
+// Copies rows [c0, c0 + nc) of a row-major matrix (rows of k elements of `esize` bytes,
+// k * esize a multiple of 4) so that the 4-byte groups j of all the rows lie together:
+// bytes [(j * nc + c) * 4, +4) of out = group j of row c0 + c. A tile then reads its
+// activations as one sequential stream instead of nc streams a power of two apart, which
+// would compete for the same L1 sets.
+inline void interleave(const void* src, int64_t k, int esize, int64_t c0, int nc, void* out) {
+    const int64_t ng = k * esize / 4;
+    const auto* in = static_cast<const uint8_t*>(src) + size_t(c0 * k * esize);
+    auto* o = static_cast<uint8_t*>(out);
+    for (int c = 0; c < nc; ++c) {
+        const uint8_t* row = in + size_t(c * k * esize);
+        for (int64_t j = 0; j < ng; ++j) std::memcpy(o + (j * nc + c) * 4, row + 4 * j, 4);
+    }
+}
 Scratch& scratch() {
     static thread_local Scratch s;
     return s;
@@ -453,6 +469,18 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
 inline void pin(__m256i& v) { asm("" : "+x"(v)); }
 inline void pin(__m256& v) { asm("" : "+x"(v)); }
 
+// Writes lanes [0, nr) of v to out. (An accumulator array indexed by a loop the compiler
+// does not unroll is kept in memory, a store per update: callers unroll.)
+inline void store_lanes(__m256 v, float* out, int nr) {
+    if (nr == 8) {
+        _mm256_storeu_ps(out, v);
+    } else {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, v);
+        std::memcpy(out, t, size_t(nr) * sizeof(float));
+    }
+}
+
 inline __m256i bcast4(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
@@ -460,28 +488,29 @@ inline __m256i bcast4(const int8_t* p) {
 }
 
 template <class S, int C>
-void panel_tile(const Panel& p, const ActRows& a, int64_t c0, float* y, size_t ys, int64_t n,
-                int nr) {
+void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, float* y, size_t ys,
+                int64_t n, int nr) {
+    // Group g of block b of tile row c (see interleave_q).
+    auto xg = [xt](int64_t b, int g, int c) { return xt + ((b * 8 + g) * C + c) * 4; };
     const __m256i ones = _mm256_set1_epi16(1);
-    const int8_t* q[C];
     const float* dx[C];
     const float* sx[C];
     __m256 acc[C];
     for (int c = 0; c < C; ++c) {
-        q[c] = a.q_row(c0 + c);
         dx[c] = a.d_row(c0 + c);
         sx[c] = S::kMin == Min::Per16 ? a.s16_row(c0 + c) : a.s32_row(c0 + c);
         acc[c] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < p.nb; ++b) {
         const __m256i* w = p.q(b);
-        __m256i s[C] = {};
+        __m256i s[C];
         if constexpr (S::kSigned) {
             const __m256i* sg = p.s(b);
+#pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
                 const __m256i wa = _mm256_load_si256(w + g), wsg = _mm256_load_si256(sg + g);
                 for (int c = 0; c < C; ++c) {
-                    const __m256i x = bcast4(q[c] + 32 * b + 4 * g);
+                    const __m256i x = bcast4(xg(b, g, c));
                     const __m256i t =
                         _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(x, wsg)), ones);
                     s[c] = g ? _mm256_add_epi32(s[c], t) : t;
@@ -489,13 +518,14 @@ void panel_tile(const Panel& p, const ActRows& a, int64_t c0, float* y, size_t y
             }
         } else if constexpr (S::kScale16) {
             const auto* scv = reinterpret_cast<const __m256i*>(p.sc.data()) + 2 * b;
+#pragma GCC unroll 4
             for (int g = 0; g < 8; g += 2) {
                 const __m256i w0 = _mm256_load_si256(w + g), w1 = _mm256_load_si256(w + g + 1);
                 const __m256i sv = _mm256_load_si256(scv + g / 4);
                 for (int c = 0; c < C; ++c) {
-                    const __m256i t16 = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(w0, bcast4(q[c] + 32 * b + 4 * g)),
-                        _mm256_maddubs_epi16(w1, bcast4(q[c] + 32 * b + 4 * g + 4)));
+                    const __m256i t16 =
+                        _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast4(xg(b, g, c))),
+                                         _mm256_maddubs_epi16(w1, bcast4(xg(b, g + 1, c))));
                     const __m256i t = _mm256_madd_epi16(t16, sv);
                     s[c] = g ? _mm256_add_epi32(s[c], t) : t;
                 }
@@ -503,13 +533,12 @@ void panel_tile(const Panel& p, const ActRows& a, int64_t c0, float* y, size_t y
         } else {
             // Unsigned weights: kG16 groups summed in 16 bits, then widened.
             static_assert(8 % S::kG16 == 0);
-            __m256i s16[C] = {};
-            const int8_t* xb[C];
-            for (int c = 0; c < C; ++c) xb[c] = q[c] + 32 * b;
+            __m256i s16[C];
+#pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
                 const __m256i wv = _mm256_load_si256(w + g);
                 for (int c = 0; c < C; ++c) {
-                    const __m256i t = _mm256_maddubs_epi16(wv, bcast4(xb[c] + 4 * g));
+                    const __m256i t = _mm256_maddubs_epi16(wv, bcast4(xg(b, g, c)));
                     s16[c] = g % S::kG16 ? _mm256_add_epi16(s16[c], t) : t;
                     pin(s16[c]);
                     if (g % S::kG16 == S::kG16 - 1) {
@@ -537,16 +566,9 @@ void panel_tile(const Panel& p, const ActRows& a, int64_t c0, float* y, size_t y
             }
         }
     }
-    for (int c = 0; c < C; ++c) {
-        float* out = y + size_t(c0 + c) * ys + size_t(n);
-        if (nr == 8) {
-            _mm256_storeu_ps(out, acc[c]);
-        } else {
-            alignas(32) float t[8];
-            _mm256_store_ps(t, acc[c]);
-            std::memcpy(out, t, size_t(nr) * sizeof(float));
-        }
-    }
+    // Fully unrolled, so that acc stays in registers (see store_lanes).
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) store_lanes(acc[c], y + size_t(c0 + c) * ys + size_t(n), nr);
 }
 
 // ---- few activation rows: one unpacked row at a time ---------------------------------------
@@ -652,24 +674,19 @@ void rows_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, floa
 }
 
 // Activation rows per register tile.
-#ifndef LCX_TILE
-#define LCX_TILE 4
-#endif
-constexpr int kTile = LCX_TILE;
+constexpr int kTile = 4;
 
 // The last rem (< kTile) activation rows.
 template <class S, int C>
-void tail_tile(int rem, const Panel& p, const ActRows& a, int64_t c0, float* y, size_t ys,
-               int64_t n, int nr) {
+void tail_tile(int rem, const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, float* y,
+               size_t ys, int64_t n, int nr) {
     if constexpr (C > 0) {
         if (rem == C)
-            panel_tile<S, C>(p, a, c0, y, ys, n, nr);
+            panel_tile<S, C>(p, a, xt, c0, y, ys, n, nr);
         else
-            tail_tile<S, C - 1>(rem, p, a, c0, y, ys, n, nr);
+            tail_tile<S, C - 1>(rem, p, a, xt, c0, y, ys, n, nr);
     }
 }
-// Activation rows per pass over a panel: 128 rows of K = 5632 quants fit in L2.
-constexpr int64_t kColChunk = 128;
 
 // Up to kRowsMaxM activation rows take rows_matmul.
 constexpr int64_t kRowsMaxM = 2;
@@ -682,14 +699,24 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
     }
     Scratch& s = scratch();
     s.panel.resize(a.k / 32);
-    for (int64_t c0 = 0; c0 < a.m; c0 += kColChunk) {
-        const int64_t c1 = std::min(a.m, c0 + kColChunk);
+    // Activation rows per pass over the panels (their interleaved copy is chunk x K bytes).
+    const int64_t chunk = std::min<int64_t>(a.m, 256);
+    s.xq.resize(size_t(chunk * a.k / 32));
+    auto* xq = reinterpret_cast<int8_t*>(s.xq.data());
+    for (int64_t c0 = 0; c0 < a.m; c0 += chunk) {
+        const int64_t c1 = std::min(a.m, c0 + chunk);
+        for (int64_t c = c0; c < c1; c += kTile)
+            interleave(a.q.data(), a.k, 1, c, int(std::min<int64_t>(kTile, c1 - c)),
+                       xq + (c - c0) * a.k);
         for (int64_t n = n0; n < n1; n += 8) {
             const int nr = int(std::min<int64_t>(8, n1 - n));
             build_panel<S>(w, n, nr, s);
             int64_t c = c0;
-            for (; c + kTile <= c1; c += kTile) panel_tile<S, kTile>(s.panel, a, c, y, ys, n, nr);
-            if (c < c1) tail_tile<S, kTile - 1>(int(c1 - c), s.panel, a, c, y, ys, n, nr);
+            for (; c + kTile <= c1; c += kTile)
+                panel_tile<S, kTile>(s.panel, a, xq + (c - c0) * a.k, c, y, ys, n, nr);
+            if (c < c1)
+                tail_tile<S, kTile - 1>(int(c1 - c), s.panel, a, xq + (c - c0) * a.k, c, y, ys, n,
+                                        nr);
         }
     }
 }
