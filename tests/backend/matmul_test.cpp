@@ -205,13 +205,21 @@ TEST(Matmul, FastActivationConversionIsExact) {
         cpu_path_supported(CpuPath::Avx512) ? &cpu::kernels_avx512() : nullptr};
     for (const cpu::KernelTable* t : tables) {
         if (!t || !t->act_row) continue;
-        for (cpu::ActKind kind : {cpu::ActKind::Q8_0, cpu::ActKind::Q8_1, cpu::ActKind::F16}) {
-            const int64_t k = kind == cpu::ActKind::F16 ? 1059 : 1056, m = 3;
+        for (cpu::ActKind kind :
+             {cpu::ActKind::Q8_0, cpu::ActKind::Q8_1, cpu::ActKind::F16, cpu::ActKind::Q8_K}) {
+            const int64_t k = kind == cpu::ActKind::F16    ? 1059
+                              : kind == cpu::ActKind::Q8_K ? 1024
+                                                           : 1056,
+                          m = 3;
             auto x = random_floats(size_t(k * m), 11, 3.0f);
-            // Block 0 of row 0: amax 127 makes id 1, so these hit the rounding ties.
-            const float ties[] = {127.0f, 0.5f, -0.5f, 1.5f, -2.5f, 126.5f, -126.5f, 0.49999997f};
+            // Block 0 of row 0: amax 127 makes the scale +-1, so these hit the rounding
+            // ties; -127 after 127 checks that Q8_K takes the first of equal magnitudes.
+            const float ties[] = {127.0f, 0.5f,    -0.5f,       1.5f,   -2.5f,
+                                  126.5f, -126.5f, 0.49999997f, -127.0f};
             std::memcpy(x.data(), ties, sizeof(ties));
-            for (int j = 0; j < 32; ++j) x[size_t(k + j)] = 0.0f;  // an all-zero block
+            // An all-zero block (a whole super-block for Q8_K).
+            for (int j = 0; j < (kind == cpu::ActKind::Q8_K ? 256 : 32); ++j)
+                x[size_t(k + j)] = 0.0f;
             cpu::ActRows r, f;
             cpu::act_resize(r, kind, k, m);
             cpu::act_resize(f, kind, k, m);
@@ -223,6 +231,9 @@ TEST(Matmul, FastActivationConversionIsExact) {
                 EXPECT_EQ(r.q, f.q);
                 EXPECT_EQ(0, std::memcmp(r.d.data(), f.d.data(), r.d.size() * 4));
                 EXPECT_EQ(0, std::memcmp(r.s32.data(), f.s32.data(), r.s32.size() * 4));
+                if (kind == cpu::ActKind::Q8_K) {
+                    EXPECT_EQ(0, std::memcmp(r.s16.data(), f.s16.data(), r.s16.size() * 4));
+                }
             }
         }
     }

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -344,8 +345,64 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
 // Q8_0/Q8_1 and F16 rows with the reference's exact arithmetic: the same amax, d = amax/127,
 // id = 1/d, products x*id, round half away from zero (trunc(v + copysign(0.5 - 2^-25, v))
 // equals std::round for |v| < 2^23), and IEEE fp16 rounding by F16C.
+// Q8_K, as quantize_row_q8_K: the scale comes from the first element of largest magnitude
+// (its sign included), quants are nearest_int(iscale * x) (round half to even, as
+// vcvtps2dq in the default rounding mode) capped at 127.
+void act_row_q8k_avx2(ActRows& a, const float* x, int64_t i) {
+    const int64_t k = a.k, nsb = k / 256;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        const float* xb = x + 256 * sb;
+        int8_t* q = a.q.data() + i * k + 256 * sb;
+        __m256 mx = _mm256_setzero_ps();
+        for (int j = 0; j < 256; j += 8)
+            mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        float* s16 = a.s16.data() + (i * k) / 16 + 16 * sb;
+        float* s32 = a.s32.data() + (i * k) / 32 + 8 * sb;
+        if (amax == 0.0f) {
+            std::memset(q, 0, 256);
+            a.d[size_t(i * nsb + sb)] = 0.0f;
+            std::fill(s16, s16 + 16, 0.0f);
+            std::fill(s32, s32 + 8, 0.0f);
+            continue;
+        }
+        int first = 0;
+        while (std::fabs(xb[first]) != amax) ++first;
+        const float iscale = -127.0f / xb[first];
+        const __m256 is = _mm256_set1_ps(iscale);
+        const __m256i cap = _mm256_set1_epi32(127);
+        int sums[16];
+        for (int j = 0; j < 256; j += 32) {
+            __m256i n[4];
+            for (int t = 0; t < 4; ++t)
+                n[t] = _mm256_min_epi32(
+                    _mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(xb + j + 8 * t))), cap);
+            sums[j / 16] = hsum_i32(_mm256_add_epi32(n[0], n[1]));
+            sums[j / 16 + 1] = hsum_i32(_mm256_add_epi32(n[2], n[3]));
+            const __m256i p16 =
+                _mm256_packs_epi16(_mm256_packs_epi32(n[0], n[1]), _mm256_packs_epi32(n[2], n[3]));
+            _mm256_storeu_si256(
+                (__m256i*)(q + j),
+                _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        }
+        const float d = 1 / iscale;
+        a.d[size_t(i * nsb + sb)] = d;
+        for (int j = 0; j < 16; ++j) s16[j] = d * float(int16_t(sums[j]));
+        for (int j = 0; j < 8; ++j)
+            s32[j] = d * float(int16_t(sums[2 * j]) + int16_t(sums[2 * j + 1]));
+    }
+}
+
 bool act_row_avx2(ActRows& a, const float* x, int64_t i) {
     const int64_t k = a.k;
+    if (a.kind == ActKind::Q8_K) {
+        act_row_q8k_avx2(a, x, i);
+        return true;
+    }
     if (a.kind == ActKind::F16) {
         float* out = a.f.data() + i * k;
         int64_t j = 0;
