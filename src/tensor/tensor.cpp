@@ -1,5 +1,7 @@
 #include "tensor/tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -26,18 +28,37 @@ void Tensor::set_shape(std::span<const int64_t> shape) {
     nb_[3] = nb_[2] * size_t(ne_[2]);
 }
 
+namespace {
+
+// Zeroed storage of `bytes` bytes, 64-byte aligned. Large blocks come straight from the
+// kernel: its pages are zero already and take memory only once written, so a workspace
+// sized for the largest batch (or a KV cache sized for the whole context) costs resident
+// memory only for what a run actually uses.
+constexpr size_t kMapThreshold = size_t(1) << 20;
+
+std::shared_ptr<const void> alloc_zeroed(size_t bytes) {
+    if (bytes >= kMapThreshold) {
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
+        return std::shared_ptr<const void>(
+            p, [bytes](const void* q) { munmap(const_cast<void*>(q), bytes); });
+    }
+    const size_t alloc = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, alloc);
+    if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
+    std::memset(p, 0, alloc);
+    return std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+}
+
+}  // namespace
+
 Tensor Tensor::zeros(DType type, std::span<const int64_t> shape) {
     Tensor t;
     t.type_ = type;
     t.set_shape(shape);
-    const size_t bytes = t.n_bytes();
-    const size_t alloc = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, alloc == 0 ? 64 : alloc);
-    if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-    std::memset(p, 0, alloc == 0 ? 64 : alloc);
-    t.storage_ =
-        std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
-    t.data_ = p;
+    t.storage_ = alloc_zeroed(t.n_bytes());
+    t.data_ = const_cast<void*>(t.storage_.get());
     return t;
 }
 
