@@ -52,6 +52,30 @@ TEST(Ops, ElementwiseAndBroadcast) {
     EXPECT_THROW(be->add(a, wrong, out), Error);
 }
 
+// SwiGLU over the whole useful range of the gate (both signs, where e^-g over- or
+// underflows, exact zero) on every path, against the double-precision definition.
+TEST(Ops, SwigluOverTheGateRange) {
+    const int64_t n = 1003;  // not a multiple of 8: the vector tail too
+    Tensor g = Tensor::zeros(DType::F32, {n}), u = Tensor::zeros(DType::F32, {n});
+    for (int64_t i = 0; i < n; ++i) {
+        g.data_as<float>()[i] = float(-100.0 + 200.0 * double(i) / double(n - 1));
+        u.data_as<float>()[i] = i % 3 ? 1.5f : -0.75f;
+    }
+    g.data_as<float>()[n / 2] = 0.0f;
+    for (CpuPath path : {CpuPath::Scalar, CpuPath::Avx2, CpuPath::Avx512}) {
+        if (!cpu_path_supported(path)) continue;
+        auto be = make_cpu_backend(2, {path});
+        Tensor out = Tensor::zeros(DType::F32, {n});
+        be->swiglu(g, u, out);
+        for (int64_t i = 0; i < n; ++i) {
+            const double x = g.data_as<float>()[i];
+            const double want = x / (1 + std::exp(-x)) * u.data_as<float>()[i];
+            EXPECT_NEAR(out.data_as<float>()[i], want, 4e-7 * std::fabs(want) + 1e-30)
+                << cpu_path_name(path) << " g=" << x;
+        }
+    }
+}
+
 TEST(Ops, NormsAndSoftmax) {
     auto be = make_cpu_backend(2);
     Tensor x = rand_tensor({67, 6}, 5, 3.0f), out = Tensor::zeros(DType::F32, {67, 6});

@@ -171,6 +171,21 @@ class CpuBackend final : public Backend {
     }
     void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) override {
         need_same_shape("swiglu", gate, up);
+        if (table_ && table_->swiglu && gate.is_contiguous() && up.is_contiguous() &&
+            out.is_contiguous()) {
+            need_f32("swiglu", gate);
+            need_f32("swiglu", up);
+            need_f32("swiglu", out);
+            need_same_shape("swiglu", gate, out);
+            const int64_t k = gate.ne(0);
+            const float* g = gate.data_as<float>();
+            const float* u = up.data_as<float>();
+            float* o = out.data_as<float>();
+            for_rows(gate.n_rows(), k * 8, [&](int64_t r0, int64_t r1) {
+                table_->swiglu(g + r0 * k, u + r0 * k, o + r0 * k, (r1 - r0) * k);
+            });
+            return;
+        }
         binary("swiglu", gate, up, out, [](float g, float u) { return silu_f(g) * u; });
     }
     void geglu(const Tensor& gate, const Tensor& up, Tensor& out) override {

@@ -58,9 +58,13 @@ using MatmulFn = void (*)(const Tensor& w, int64_t n0, int64_t n1, const ActRows
 // Converts activation row i (x: its K floats) into `a`; false if it does not handle a.kind.
 using ActRowFn = bool (*)(ActRows& a, const float* x, int64_t i);
 
+// out[i] = silu(g[i]) * u[i] for i < n.
+using SwigluFn = void (*)(const float* g, const float* u, float* out, int64_t n);
+
 struct KernelTable {
     MatmulFn matmul[40] = {};
     ActRowFn act_row = nullptr;
+    SwigluFn swiglu = nullptr;
     MatmulFn get(DType t) const {
         const auto i = uint32_t(t);
         return i < 40 ? matmul[i] : nullptr;
@@ -75,5 +79,6 @@ bool matmul_supported(DType weight_type);
 
 const KernelTable& kernels_avx512();  // empty table when not built for x86
 const KernelTable& kernels_avx2();
+void swiglu_avx2(const float* g, const float* u, float* out, int64_t n);
 
 }  // namespace lcx::cpu

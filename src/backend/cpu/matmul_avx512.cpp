@@ -560,6 +560,7 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
 
 KernelTable make_table() {
     KernelTable t;
+    t.swiglu = swiglu_avx2;  // elementwise: 256-bit vectors are as fast here
     auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
     set(DType::F32, float_matmul<WF32>);
     set(DType::F16, float_matmul<WF16>);
