@@ -50,6 +50,17 @@ inline void k4_scales64(const uint8_t* s, uint64_t& sc, uint64_t& mn) {
 // the block scales of 8 legacy blocks are converted together (inserts beat vpgatherdd on
 // AMD).
 
+// Decode streams each weight row once; a software prefetch ahead of the loads keeps more
+// memory requests in flight than the hardware prefetcher alone (rows follow each other,
+// so running past a row's end fetches the next one). Distances measured on the 2-core
+// EPYC: 2 KiB for the 4- and 6-bit formats; 512 B for Q8_0, whose loop already consumes
+// 544 bytes per iteration.
+// The `bytes` a loop iteration consumes from p on, `ahead` bytes further on.
+inline void prefetch_ahead(const void* p, int ahead, int bytes) {
+    const char* c = static_cast<const char*>(p) + ahead;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+}
+
 // Lane b of the result = sum of the 8 int32 lanes of v[b].
 inline __m256i reduce8(const __m256i v[8]) {
     const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
@@ -90,6 +101,7 @@ inline __m256i q4_0_block(const uint8_t* qs) {
 
 struct VQ4_0 {
     using B = BlockQ4_0;
+    static constexpr int kPrefetch = 2048;
     static __m256i dot(const B& x, const int8_t* q) {
         return _mm256_madd_epi16(
             _mm256_maddubs_epi16(q4_0_block(x.qs), _mm256_loadu_si256((const __m256i*)q)),
@@ -106,6 +118,7 @@ struct VQ4_0 {
 };
 struct VQ8_0 {
     using B = BlockQ8_0;
+    static constexpr int kPrefetch = 512;
     static __m256i dot(const B& x, const int8_t* q) {
         const __m256i w = _mm256_loadu_si256((const __m256i*)x.qs);
         const __m256i a = _mm256_loadu_si256((const __m256i*)q);
@@ -127,6 +140,7 @@ float legacy_vec_row(const typename V::B* x, const ActRows& a, int64_t c) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t b0 = 0;
     for (; b0 + 16 <= nb; b0 += 16) {
+        prefetch_ahead(x + b0, V::kPrefetch, 16 * int(sizeof(x[0])));
         __m256i s[8];
         for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + b], q + 32 * (b0 + b));
         acc0 = _mm256_add_ps(
@@ -168,6 +182,7 @@ float q4k_vec_row(const BlockQ4_K* x, const ActRows& a, int64_t c) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
+        prefetch_ahead(x + sb, 2048, int(sizeof(x[0])));
         uint64_t sc64, mn64;
         k4_scales64(x[sb].scales, sc64, mn64);
         const __m256i sc16 =
@@ -208,6 +223,7 @@ float q6k_vec_row(const BlockQ6_K* x, const ActRows& a, int64_t c) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
+        prefetch_ahead(x + sb, 2048, int(sizeof(x[0])));
         const BlockQ6_K& b = x[sb];
         const __m128i sc8 = _mm_loadu_si128((const __m128i*)b.scales);
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
