@@ -168,8 +168,8 @@ class ProfilingBackend final : public Backend {
 
 struct BenchArgs {
     std::string model_path;
-    int n_prompt = 512;
-    int n_gen = 128;
+    std::vector<int> n_prompt{512};  // one pp test per value (0: none)
+    std::vector<int> n_gen{128};     // one tg test per value (0: none)
     int threads = 0;
     int reps = 5;
     bool json = false;
@@ -300,8 +300,14 @@ void print_profile(const TestResult& r, double seconds_per_rep) {
 }
 
 void run_bench(const BenchArgs& a) {
-    check(a.n_prompt >= 0 && a.n_gen >= 0 && a.n_prompt + a.n_gen > 0,
+    const auto positive = [](int v) { return v > 0; };
+    check(std::none_of(a.n_prompt.begin(), a.n_prompt.end(), [](int v) { return v < 0; }) &&
+              std::none_of(a.n_gen.begin(), a.n_gen.end(), [](int v) { return v < 0; }) &&
+              (std::any_of(a.n_prompt.begin(), a.n_prompt.end(), positive) ||
+               std::any_of(a.n_gen.begin(), a.n_gen.end(), positive)),
           "-p and -n must not be negative, and one of them positive");
+    const int max_prompt = *std::max_element(a.n_prompt.begin(), a.n_prompt.end());
+    const int max_gen = *std::max_element(a.n_gen.begin(), a.n_gen.end());
     check(a.reps >= 1, "-r must be at least 1");
     check(a.bandwidth_mib >= 1 && a.bandwidth_mib <= 65536,
           "--bandwidth-mib must be in [1, 65536]");
@@ -341,8 +347,8 @@ void run_bench(const BenchArgs& a) {
         backend = std::move(cpu);
     }
     ContextParams cp;
-    cp.n_ctx = std::max<int64_t>(a.n_prompt + a.n_gen, 1);
-    cp.n_batch = std::max(a.n_prompt, 1);
+    cp.n_ctx = std::max<int64_t>(std::max(max_prompt, max_gen), 1);
+    cp.n_batch = std::max(max_prompt, 1);
     Context ctx(model, *backend, cp);
     const double load_s = seconds_since(t_load);
     const uint64_t rss_load = resident_bytes();
@@ -354,11 +360,14 @@ void run_bench(const BenchArgs& a) {
 
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> dist(0, int32_t(model->hparams().n_vocab - 1));
+    // As llama-bench: every -p value a prompt test, then every -n value a generation test.
+    std::vector<std::pair<bool, int>> tests;
+    for (int n : a.n_prompt)
+        if (n > 0) tests.emplace_back(true, n);
+    for (int n : a.n_gen)
+        if (n > 0) tests.emplace_back(false, n);
     std::vector<TestResult> results;
-    for (int kind = 0; kind < 2; ++kind) {
-        const bool prompt = kind == 0;
-        const int n = prompt ? a.n_prompt : a.n_gen;
-        if (n == 0) continue;
+    for (const auto& [prompt, n] : tests) {
         std::vector<int32_t> tokens(static_cast<size_t>(n));
         for (auto& t : tokens) t = dist(rng);
         TestResult r;
@@ -458,8 +467,14 @@ void add_bench_command(CLI::App& app) {
     auto* cmd = app.add_subcommand(
         "bench", "Prompt and generation speed, as llama-bench (without -m: the bundled model)");
     cmd->add_option("-m,--model", args->model_path, "GGUF model file")->check(CLI::ExistingFile);
-    cmd->add_option("-p,--n-prompt", args->n_prompt, "prompt tokens, 0 = skip (default: 512)");
-    cmd->add_option("-n,--n-gen", args->n_gen, "generated tokens, 0 = skip (default: 128)");
+    cmd->add_option("-p,--n-prompt", args->n_prompt,
+                    "prompt tokens, a comma-separated list for several tests; 0 = skip "
+                    "(default: 512)")
+        ->delimiter(',');
+    cmd->add_option("-n,--n-gen", args->n_gen,
+                    "generated tokens, a comma-separated list for several tests; 0 = skip "
+                    "(default: 128)")
+        ->delimiter(',');
     cmd->add_option("-t,--threads", args->threads, "threads (default: all cores)");
     cmd->add_option("-r,--repetitions", args->reps, "repetitions of each test (default: 5)");
     cmd->add_flag("--json", args->json, "print a JSON array, one object per test");

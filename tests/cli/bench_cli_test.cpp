@@ -81,8 +81,23 @@ TEST(CliBench, MakeModelThenBench) {
     EXPECT_TRUE(j[1]["profile"].contains("matmul ffn_down"));
 }
 
+// Lists, as llama-bench: one test per value, prompts first, in the order given.
+TEST(CliBench, ListsOfPromptAndGenerationLengths) {
+    const auto r = run("bench -p 8,4 -n 0,3 -r 1 -t 1 --json --bandwidth 10");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 3u);
+    EXPECT_EQ(j[0]["test"], "pp8");
+    EXPECT_EQ(j[1]["test"], "pp4");
+    EXPECT_EQ(j[2]["test"], "tg3");
+    EXPECT_FALSE(j[1].contains("bound_fraction"));
+    EXPECT_TRUE(j[2].contains("bound_fraction"));
+}
+
 TEST(CliBench, BadArgumentsFailCleanly) {
     EXPECT_EQ(run("bench -p 0 -n 0").status, 1);
+    EXPECT_EQ(run("bench -p 8,-1").status, 1);
+    EXPECT_NE(run("bench -p 8,x").status, 0);
     EXPECT_EQ(run("bench -r 0").status, 1);
     EXPECT_NE(run("make-model --shape nonsense -o /dev/null").status, 0);
     EXPECT_NE(run("make-model --shape tiny --type Q4_0 -o /dev/null").status, 0);
