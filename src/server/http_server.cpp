@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -103,6 +104,10 @@ int HttpServer::start(int32_t n_parallel, int32_t max_queue) {
     http_->set_read_timeout(options_.timeout_s, 0);
     http_->set_write_timeout(options_.timeout_s, 0);
     http_->set_keep_alive_timeout(5);
+    http_->set_socket_options([this](socket_t sock) {
+        httplib::default_socket_options(sock);
+        listen_fd_ = int(sock);
+    });
     started_at_ = int64_t(std::time(nullptr));
     install_routes();
 
@@ -115,6 +120,10 @@ int HttpServer::start(int32_t n_parallel, int32_t max_queue) {
               "cannot bind " + options_.host + ":" + std::to_string(port) +
                   " (in use, or not an address of this machine)");
     }
+    // The library listens with a backlog of 5: when more clients connect at once than the
+    // accept thread has taken (a busy 2-core machine), the kernel drops their SYNs and
+    // they retry only after a second. Listening again on Linux just raises the backlog.
+    if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
     thread_ = std::thread([this] { http_->listen_after_bind(); });
     return port;
 }

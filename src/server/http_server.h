@@ -64,6 +64,7 @@ class HttpServer {
     ServerOptions options_;
     std::unique_ptr<httplib::Server> http_;
     std::thread thread_;
+    int listen_fd_ = -1;  // the listening socket, seen by the socket-options hook
     std::unique_ptr<Engine> engine_;
     std::atomic<bool> ready_{false};
     std::atomic<uint64_t> next_id_{1};
