@@ -21,6 +21,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/math_avx2.h"
 #include "quant/blocks.h"
 
 namespace lcx::cpu {
@@ -76,11 +77,6 @@ struct Panel {
 enum class Min { None, Per32, Per16 };
 
 // ---- per-type row unpacking ------------------------------------------------------------
-inline __m256i nibbles32(const uint8_t* qs) {
-    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
-    return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
-                            _mm256_set1_epi8(0x0F));
-}
 
 struct GQ4_0 {
     using B = BlockQ4_0;
@@ -575,20 +571,6 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
 // With one or two activation rows a panel costs more to build than it saves, so each row
 // is unpacked alone and dotted in natural order: the integer sums of 8 blocks are reduced
 // into one vector (a lane per block) and scaled together.
-inline __m256i reduce8(const __m256i v[8]) {
-    const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
-    const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
-    const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-                            _mm256_permute2x128_si256(a, b, 0x31));
-}
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // Integer dot product of block b of an unpacked row with 32 activation quants, as 8 lanes.
 template <class S>

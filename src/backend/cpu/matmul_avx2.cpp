@@ -13,6 +13,7 @@
 
 #include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/math_avx2.h"
 #include "common/fp16.h"
 #include "quant/blocks.h"
 
@@ -22,13 +23,6 @@ namespace {
 
 // F16C conversion: exact, as fp16_to_fp32.
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // The 6-bit scales and mins of a Q4_K/Q5_K super-block: byte j of sc / mn is scale / min j.
 inline void k4_scales64(const uint8_t* s, uint64_t& sc, uint64_t& mn) {
@@ -61,22 +55,6 @@ inline void prefetch_ahead(const void* p, int ahead, int bytes) {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
 }
 
-// Lane b of the result = sum of the 8 int32 lanes of v[b].
-inline __m256i reduce8(const __m256i v[8]) {
-    const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
-    const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
-    const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-                            _mm256_permute2x128_si256(a, b, 0x31));
-}
-
-inline int hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
 // The fp16 scales (first field) of 8 consecutive blocks of `stride` bytes, as floats.
 inline __m256 block_scales8(const void* first, int stride) {
     const auto* p = static_cast<const uint8_t*>(first);
@@ -93,18 +71,12 @@ inline __m256 block_scales8(const void* first, int stride) {
     return _mm256_cvtph_ps(v);
 }
 
-inline __m256i q4_0_block(const uint8_t* qs) {
-    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
-    return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
-                            _mm256_set1_epi8(0x0F));
-}
-
 struct VQ4_0 {
     using B = BlockQ4_0;
     static constexpr int kPrefetch = 2048;
     static __m256i dot(const B& x, const int8_t* q) {
         return _mm256_madd_epi16(
-            _mm256_maddubs_epi16(q4_0_block(x.qs), _mm256_loadu_si256((const __m256i*)q)),
+            _mm256_maddubs_epi16(nibbles32(x.qs), _mm256_loadu_si256((const __m256i*)q)),
             _mm256_set1_epi16(1));
     }
     // d_w * (d_x * isum - 8 * s_x)
