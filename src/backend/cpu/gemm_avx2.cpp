@@ -649,7 +649,11 @@ void rows_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, floa
     RowUnp& r = scratch().rows[0];
     const int64_t nb = a.k / 32;
     r.resize(nb);
+    const int row_bytes = int(w.nb(1));
     for (int64_t n = n0; n < n1; ++n) {
+        // Decode through this path streams rows: fetch two rows ahead while this one is
+        // unpacked.
+        if (n + 2 < n1) prefetch_ahead(w.row(n + 2), 0, row_bytes);
         S::row(w.row(n), nb, r);
         for (int64_t c = 0; c < a.m; ++c) y[size_t(c) * ys + size_t(n)] = row_dot<S>(r, nb, a, c);
     }

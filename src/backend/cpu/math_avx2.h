@@ -71,4 +71,15 @@ inline __m256i nibbles32(const uint8_t* qs) {
                             _mm256_set1_epi8(0x0F));
 }
 
+// Decode streams each weight row once; a software prefetch ahead of the loads keeps more
+// memory requests in flight than the hardware prefetcher alone (rows follow each other,
+// so running past a row's end fetches the next one). Distances measured on the 2-core
+// EPYC: 2 KiB for the 4- and 6-bit formats; 512 B for Q8_0, whose loop already consumes
+// 544 bytes per iteration.
+// The `bytes` a loop iteration consumes from p on, `ahead` bytes further on.
+inline void prefetch_ahead(const void* p, int ahead, int bytes) {
+    const char* c = static_cast<const char*>(p) + ahead;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+}
+
 }  // namespace lcx::cpu

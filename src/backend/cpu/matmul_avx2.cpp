@@ -44,18 +44,7 @@ inline void k4_scales64(const uint8_t* s, uint64_t& sc, uint64_t& mn) {
 // the block scales of 8 legacy blocks are converted together (inserts beat vpgatherdd on
 // AMD).
 
-// Decode streams each weight row once; a software prefetch ahead of the loads keeps more
-// memory requests in flight than the hardware prefetcher alone (rows follow each other,
-// so running past a row's end fetches the next one). Distances measured on the 2-core
-// EPYC: 2 KiB for the 4- and 6-bit formats; 512 B for Q8_0, whose loop already consumes
-// 544 bytes per iteration.
-// The `bytes` a loop iteration consumes from p on, `ahead` bytes further on.
-inline void prefetch_ahead(const void* p, int ahead, int bytes) {
-    const char* c = static_cast<const char*>(p) + ahead;
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
-}
-
-// The fp16 scales (first field) of 8 consecutive blocks of `stride` bytes, as floats.
+// An fp16 field (at `first`) of 8 consecutive blocks of `stride` bytes, as floats.
 inline __m256 block_scales8(const void* first, int stride) {
     const auto* p = static_cast<const uint8_t*>(first);
     uint16_t h[8];
@@ -71,6 +60,9 @@ inline __m256 block_scales8(const void* first, int stride) {
     return _mm256_cvtph_ps(v);
 }
 
+// Per legacy format: the integer dot product of one block with 32 activation quants (8
+// lanes), and finish(): the float sum of 8 blocks (x8: the first) from their 8 integer
+// sums, activation scales dx and activation sums sx (d_x times the sum of its quants).
 struct VQ4_0 {
     using B = BlockQ4_0;
     static constexpr int kPrefetch = 2048;
@@ -80,28 +72,63 @@ struct VQ4_0 {
             _mm256_set1_epi16(1));
     }
     // d_w * (d_x * isum - 8 * s_x)
-    static __m256 finish(__m256 dw, __m256 isum, __m256 dx, __m256 sx) {
-        return _mm256_mul_ps(dw,
+    static __m256 finish(const B* x8, __m256 isum, __m256 dx, __m256 sx) {
+        return _mm256_mul_ps(block_scales8(&x8->d, sizeof(B)),
                              _mm256_fmadd_ps(dx, isum, _mm256_mul_ps(_mm256_set1_ps(-8.0f), sx)));
     }
-    static float finish1(float dw, int isum, float dx, float sx) {
-        return dw * (dx * float(isum) - 8.0f * sx);
+    static float finish1(const B& x, int isum, float dx, float sx) {
+        return h2f(x.d) * (dx * float(isum) - 8.0f * sx);
     }
 };
-struct VQ8_0 {
-    using B = BlockQ8_0;
-    static constexpr int kPrefetch = 512;
+struct VQ4_1 {
+    using B = BlockQ4_1;
+    static constexpr int kPrefetch = 2048;
     static __m256i dot(const B& x, const int8_t* q) {
-        const __m256i w = _mm256_loadu_si256((const __m256i*)x.qs);
-        const __m256i a = _mm256_loadu_si256((const __m256i*)q);
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)),
-                                 _mm256_set1_epi16(1));
+        return _mm256_madd_epi16(
+            _mm256_maddubs_epi16(nibbles32(x.qs), _mm256_loadu_si256((const __m256i*)q)),
+            _mm256_set1_epi16(1));
     }
-    static __m256 finish(__m256 dw, __m256 isum, __m256 dx, __m256) {
-        return _mm256_mul_ps(dw, _mm256_mul_ps(dx, isum));
+    // d_w * d_x * isum + m_w * s_x
+    static __m256 finish(const B* x8, __m256 isum, __m256 dx, __m256 sx) {
+        return _mm256_fmadd_ps(_mm256_mul_ps(block_scales8(&x8->d, sizeof(B)), dx), isum,
+                               _mm256_mul_ps(block_scales8(&x8->m, sizeof(B)), sx));
     }
-    static float finish1(float dw, int isum, float dx, float) { return dw * (dx * float(isum)); }
+    static float finish1(const B& x, int isum, float dx, float sx) {
+        return h2f(x.d) * dx * float(isum) + h2f(x.m) * sx;
+    }
 };
+// Signed 8-bit weights (Q8_0, and IQ4_NL after its table lookup): |w| x sign(q, w).
+inline __m256i signed_dot(__m256i w, const int8_t* q) {
+    const __m256i a = _mm256_loadu_si256((const __m256i*)q);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)),
+                             _mm256_set1_epi16(1));
+}
+template <class Block, class Weights>
+struct VSigned {
+    using B = Block;
+    static constexpr int kPrefetch = Weights::kPrefetch;
+    static __m256i dot(const B& x, const int8_t* q) { return signed_dot(Weights::load(x), q); }
+    static __m256 finish(const B* x8, __m256 isum, __m256 dx, __m256) {
+        return _mm256_mul_ps(block_scales8(&x8->d, sizeof(B)), _mm256_mul_ps(dx, isum));
+    }
+    static float finish1(const B& x, int isum, float dx, float) {
+        return h2f(x.d) * (dx * float(isum));
+    }
+};
+struct Q8Weights {
+    static constexpr int kPrefetch = 512;
+    static __m256i load(const BlockQ8_0& x) { return _mm256_loadu_si256((const __m256i*)x.qs); }
+};
+struct IQ4NLWeights {
+    static constexpr int kPrefetch = 2048;
+    static __m256i load(const BlockIQ4_NL& x) {
+        const __m256i tbl =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)kvalues_iq4nl));
+        return _mm256_shuffle_epi8(tbl, nibbles32(x.qs));
+    }
+};
+using VQ8_0 = VSigned<BlockQ8_0, Q8Weights>;
+using VIQ4_NL = VSigned<BlockIQ4_NL, IQ4NLWeights>;
 
 template <class V>
 float legacy_vec_row(const typename V::B* x, const ActRows& a, int64_t c) {
@@ -115,24 +142,22 @@ float legacy_vec_row(const typename V::B* x, const ActRows& a, int64_t c) {
         prefetch_ahead(x + b0, V::kPrefetch, 16 * int(sizeof(x[0])));
         __m256i s[8];
         for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + b], q + 32 * (b0 + b));
-        acc0 = _mm256_add_ps(
-            acc0, V::finish(block_scales8(x + b0, sizeof(x[0])), _mm256_cvtepi32_ps(reduce8(s)),
-                            _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
+        acc0 = _mm256_add_ps(acc0, V::finish(x + b0, _mm256_cvtepi32_ps(reduce8(s)),
+                                             _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
         for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + 8 + b], q + 32 * (b0 + 8 + b));
-        acc1 = _mm256_add_ps(
-            acc1, V::finish(block_scales8(x + b0 + 8, sizeof(x[0])), _mm256_cvtepi32_ps(reduce8(s)),
-                            _mm256_loadu_ps(dx + b0 + 8), _mm256_loadu_ps(sx + b0 + 8)));
+        acc1 = _mm256_add_ps(acc1,
+                             V::finish(x + b0 + 8, _mm256_cvtepi32_ps(reduce8(s)),
+                                       _mm256_loadu_ps(dx + b0 + 8), _mm256_loadu_ps(sx + b0 + 8)));
     }
     for (; b0 + 8 <= nb; b0 += 8) {
         __m256i s[8];
         for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + b], q + 32 * (b0 + b));
-        acc0 = _mm256_add_ps(
-            acc0, V::finish(block_scales8(x + b0, sizeof(x[0])), _mm256_cvtepi32_ps(reduce8(s)),
-                            _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
+        acc0 = _mm256_add_ps(acc0, V::finish(x + b0, _mm256_cvtepi32_ps(reduce8(s)),
+                                             _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
     }
     float r = hsum(_mm256_add_ps(acc0, acc1));
     for (; b0 < nb; ++b0)
-        r += V::finish1(h2f(x[b0].d), hsum_i32(V::dot(x[b0], q + 32 * b0)), dx[b0], sx[b0]);
+        r += V::finish1(x[b0], hsum_i32(V::dot(x[b0], q + 32 * b0)), dx[b0], sx[b0]);
     return r;
 }
 
@@ -449,9 +474,10 @@ KernelTable make_table() {
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
     // Formats without a direct decode kernel use the panels for every shape.
-    for (DType d : {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q2_K, DType::Q3_K,
-                    DType::Q5_K, DType::IQ4_XS})
+    for (DType d : {DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q5_K, DType::IQ4_XS})
         set(d, gemm_avx2(d));
+    set(DType::Q4_1, vec_or_gemm<legacy_vec<VQ4_1>, DType::Q4_1>);
+    set(DType::IQ4_NL, vec_or_gemm<legacy_vec<VIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q4_0, vec_or_gemm<legacy_vec<VQ4_0>, DType::Q4_0>);
     set(DType::Q8_0, vec_or_gemm<legacy_vec<VQ8_0>, DType::Q8_0>);
     set(DType::Q4_K, vec_or_gemm<k_vec<BlockQ4_K, q4k_vec_row>, DType::Q4_K>);
