@@ -97,7 +97,7 @@ struct GQ4_0 {
 struct GQ8_0 {
     using B = BlockQ8_0;
     static constexpr bool kSigned = true, kScale16 = false;
-    static constexpr int kG16 = 1, kDxShift = 0;
+    static constexpr int kDxShift = 0;
     static constexpr Min kMin = Min::None;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const B* x = static_cast<const B*>(src);
@@ -150,7 +150,7 @@ struct GQ4_K {
 struct GQ6_K {
     using B = BlockQ6_K;
     static constexpr bool kSigned = false, kScale16 = true;
-    static constexpr int kG16 = 2, kDxShift = 3;
+    static constexpr int kDxShift = 3;
     static constexpr Min kMin = Min::Per16;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const B* x = static_cast<const B*>(src);
@@ -240,7 +240,7 @@ inline __m256i iq4_32(const uint8_t* qs) {
 
 struct GIQ4_NL {
     static constexpr bool kSigned = true, kScale16 = false;
-    static constexpr int kG16 = 1, kDxShift = 0;
+    static constexpr int kDxShift = 0;
     static constexpr Min kMin = Min::None;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const auto* x = static_cast<const BlockIQ4_NL*>(src);
@@ -253,7 +253,7 @@ struct GIQ4_NL {
 
 struct GIQ4_XS {
     static constexpr bool kSigned = true, kScale16 = false;
-    static constexpr int kG16 = 1, kDxShift = 3;
+    static constexpr int kDxShift = 3;
     static constexpr Min kMin = Min::None;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const auto* x = static_cast<const BlockIQ4_XS*>(src);
@@ -302,7 +302,7 @@ struct GQ5_K {
 
 struct GQ2_K {
     static constexpr bool kSigned = false, kScale16 = true;
-    static constexpr int kG16 = 2, kDxShift = 3;
+    static constexpr int kDxShift = 3;
     static constexpr Min kMin = Min::Per16;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const auto* x = static_cast<const BlockQ2_K*>(src);
@@ -327,7 +327,7 @@ struct GQ2_K {
 
 struct GQ3_K {
     static constexpr bool kSigned = false, kScale16 = true;
-    static constexpr int kG16 = 2, kDxShift = 3;
+    static constexpr int kDxShift = 3;
     static constexpr Min kMin = Min::Per16;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const auto* x = static_cast<const BlockQ3_K*>(src);
@@ -463,7 +463,6 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
 // An empty asm that claims to change v: stops the compiler from re-associating a chain of
 // integer adds into a tree, which needs more registers than AVX2 has and spills.
 inline void pin(__m256i& v) { asm("" : "+x"(v)); }
-inline void pin(__m256& v) { asm("" : "+x"(v)); }
 
 // Writes lanes [0, nr) of v to out. (An accumulator array indexed by a loop the compiler
 // does not unroll is kept in memory, a store per update: callers unroll.)
