@@ -78,22 +78,6 @@ enum class Min { None, Per32, Per16 };
 
 // ---- per-type row unpacking ------------------------------------------------------------
 
-struct GQ4_0 {
-    using B = BlockQ4_0;
-    static constexpr bool kSigned = false, kScale16 = false;
-    static constexpr int kG16 = 8, kDxShift = 0;
-    static constexpr Min kMin = Min::Per32;
-    static void row(const void* src, int64_t nb, RowUnp& r) {
-        const B* x = static_cast<const B*>(src);
-        for (int64_t b = 0; b < nb; ++b) {
-            r.v()[b] = nibbles32(x[b].qs);
-            const float d = h2f(x[b].d);
-            r.ws[size_t(b)] = d;
-            r.wm[size_t(b)] = -8.0f * d;
-        }
-    }
-};
-
 struct GQ8_0 {
     using B = BlockQ8_0;
     static constexpr bool kSigned = true, kScale16 = false;
@@ -181,21 +165,6 @@ struct GQ6_K {
     }
 };
 
-struct GQ4_1 {
-    using B = BlockQ4_1;
-    static constexpr bool kSigned = false, kScale16 = false;
-    static constexpr int kG16 = 8, kDxShift = 0;
-    static constexpr Min kMin = Min::Per32;
-    static void row(const void* src, int64_t nb, RowUnp& r) {
-        const B* x = static_cast<const B*>(src);
-        for (int64_t b = 0; b < nb; ++b) {
-            r.v()[b] = nibbles32(x[b].qs);
-            r.ws[size_t(b)] = h2f(x[b].d);
-            r.wm[size_t(b)] = h2f(x[b].m);
-        }
-    }
-};
-
 // 5-bit quants: the low nibbles plus bit j of qh as bit 4 of weight j.
 template <class B>
 inline __m256i q5_bits(const B& x) {
@@ -211,27 +180,33 @@ inline __m256i q5_bits(const B& x) {
     return _mm256_or_si256(nibbles32(x.qs), hi);
 }
 
-template <class B, bool kHasMin>
-struct GQ5 {
-    using Block = B;
+// The legacy 4- and 5-bit formats: quants 0..2^bits - 1, one scale per block, and either
+// a stored min (Q4_1, Q5_1) or the implicit offset -2^(bits-1) (Q4_0, Q5_0).
+template <class B, int kBits, bool kHasMin>
+struct GLegacy {
     static constexpr bool kSigned = false, kScale16 = false;
-    static constexpr int kG16 = 4, kDxShift = 0;
+    static constexpr int kG16 = kBits == 4 ? 8 : 4, kDxShift = 0;
     static constexpr Min kMin = Min::Per32;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const B* x = static_cast<const B*>(src);
         for (int64_t b = 0; b < nb; ++b) {
-            r.v()[b] = q5_bits(x[b]);
+            if constexpr (kBits == 4)
+                r.v()[b] = nibbles32(x[b].qs);
+            else
+                r.v()[b] = q5_bits(x[b]);
             const float d = h2f(x[b].d);
             r.ws[size_t(b)] = d;
             if constexpr (kHasMin)
                 r.wm[size_t(b)] = h2f(x[b].m);
             else
-                r.wm[size_t(b)] = -16.0f * d;
+                r.wm[size_t(b)] = -float(1 << (kBits - 1)) * d;
         }
     }
 };
-using GQ5_0 = GQ5<BlockQ5_0, false>;
-using GQ5_1 = GQ5<BlockQ5_1, true>;
+using GQ4_0 = GLegacy<BlockQ4_0, 4, false>;
+using GQ4_1 = GLegacy<BlockQ4_1, 4, true>;
+using GQ5_0 = GLegacy<BlockQ5_0, 5, false>;
+using GQ5_1 = GLegacy<BlockQ5_1, 5, true>;
 
 inline __m256i iq4_32(const uint8_t* qs) {
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)kvalues_iq4nl));
