@@ -368,20 +368,18 @@ struct Scratch {
     std::vector<V32> xq;  // interleaved activation quants (interleave)
 };
 
-// Copies rows [c0, c0 + nc) of a row-major matrix (rows of k elements of `esize` bytes,
-// k * esize a multiple of 4) so that the 4-byte groups j of all the rows lie together:
-// bytes [(j * nc + c) * 4, +4) of out = group j of row c0 + c. A tile then reads its
-// activations as one sequential stream instead of nc streams a power of two apart, which
-// would compete for the same L1 sets.
-inline void interleave(const void* src, int64_t k, int esize, int64_t c0, int nc, void* out) {
-    const int64_t ng = k * esize / 4;
-    const auto* in = static_cast<const uint8_t*>(src) + size_t(c0 * k * esize);
-    auto* o = static_cast<uint8_t*>(out);
+// Copies activation rows [c0, c0 + nc) of `a` (K quants each) so that their 4-byte groups
+// j lie together: bytes [(j * nc + c) * 4, +4) of out = group j of row c0 + c. A tile then
+// reads its activations as one sequential stream instead of nc streams K bytes (a power of
+// two) apart, which would compete for the same L1 sets.
+inline void interleave(const ActRows& a, int64_t c0, int nc, int8_t* out) {
+    const int64_t ng = a.k / 4;
     for (int c = 0; c < nc; ++c) {
-        const uint8_t* row = in + size_t(c * k * esize);
-        for (int64_t j = 0; j < ng; ++j) std::memcpy(o + (j * nc + c) * 4, row + 4 * j, 4);
+        const int8_t* row = a.q_row(c0 + c);
+        for (int64_t j = 0; j < ng; ++j) std::memcpy(out + (j * nc + c) * 4, row + 4 * j, 4);
     }
 }
+
 Scratch& scratch() {
     static thread_local Scratch s;
     return s;
@@ -666,8 +664,7 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
     for (int64_t c0 = 0; c0 < a.m; c0 += chunk) {
         const int64_t c1 = std::min(a.m, c0 + chunk);
         for (int64_t c = c0; c < c1; c += kTile)
-            interleave(a.q.data(), a.k, 1, c, int(std::min<int64_t>(kTile, c1 - c)),
-                       xq + (c - c0) * a.k);
+            interleave(a, c, int(std::min<int64_t>(kTile, c1 - c)), xq + (c - c0) * a.k);
         for (int64_t n = n0; n < n1; n += 8) {
             const int nr = int(std::min<int64_t>(8, n1 - n));
             build_panel<S>(w, n, nr, s);
