@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace lcx {
 
@@ -159,6 +160,20 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
         *d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
         *m = uint8_t((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
     }
+}
+
+// All 8 scales and mins at once, as get_scale_min_k4 for j = 0..7, with 32-bit masks.
+inline void get_scales_mins_k4(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[4];
+    std::memcpy(u, q, 12);
+    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
+    const uint32_t t = u[1] & m1;
+    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
+    u[2] = t;
+    u[0] &= m1;
+    std::memcpy(sc, &u[0], 8);
+    std::memcpy(mn, &u[2], 8);
 }
 
 }  // namespace lcx

@@ -50,6 +50,24 @@ TEST(Blocks, ScaleMinK4UnpacksHandWorkedExample) {
     }
 }
 
+// The all-at-once unpack the kernels use agrees with the per-sub-block definition on
+// every bit pattern of a byte in every position.
+TEST(Blocks, ScalesMinsK4AllAtOnceMatchesPerSubBlock) {
+    for (int v = 0; v < 256; ++v)
+        for (int pos = 0; pos < 12; ++pos) {
+            uint8_t q[12];
+            for (int i = 0; i < 12; ++i) q[i] = uint8_t(i == pos ? v : (37 * i + 11 * v) & 0xFF);
+            uint8_t sc[8], mn[8];
+            get_scales_mins_k4(q, sc, mn);
+            for (int j = 0; j < 8; ++j) {
+                uint8_t d, m;
+                get_scale_min_k4(j, q, &d, &m);
+                ASSERT_EQ(sc[j], d) << v << " " << pos << " " << j;
+                ASSERT_EQ(mn[j], m) << v << " " << pos << " " << j;
+            }
+        }
+}
+
 TEST(Blocks, Iq4nlTableAndNearestIndex) {
     // The 16 levels are strictly increasing and span [-127, 113].
     for (int i = 1; i < 16; ++i) EXPECT_LT(kvalues_iq4nl[i - 1], kvalues_iq4nl[i]);

@@ -92,19 +92,6 @@ struct GQ8_0 {
     }
 };
 
-inline void k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
-    uint32_t u[4];
-    std::memcpy(u, s, 12);
-    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
-    const uint32_t t = u[1] & m1;
-    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
-    u[2] = t;
-    u[0] &= m1;
-    std::memcpy(sc, &u[0], 8);
-    std::memcpy(mn, &u[2], 8);
-}
-
 struct GQ4_K {
     using B = BlockQ4_K;
     static constexpr bool kSigned = false, kScale16 = false;
@@ -115,7 +102,7 @@ struct GQ4_K {
         const __m256i m4 = _mm256_set1_epi8(0x0F);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             uint8_t sc[8], mn[8];
-            k4_scales(x[sb].scales, sc, mn);
+            get_scales_mins_k4(x[sb].scales, sc, mn);
             __m256i* u = r.v() + 8 * sb;
             for (int j = 0; j < 4; ++j) {
                 const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
@@ -253,7 +240,7 @@ struct GQ5_K {
         const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             uint8_t sc[8], mn[8];
-            k4_scales(x[sb].scales, sc, mn);
+            get_scales_mins_k4(x[sb].scales, sc, mn);
             const __m256i qh = _mm256_loadu_si256((const __m256i*)x[sb].qh);
             __m256i* u = r.v() + 8 * sb;
             for (int j = 0; j < 4; ++j) {

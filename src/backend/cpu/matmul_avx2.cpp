@@ -26,15 +26,10 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // The 6-bit scales and mins of a Q4_K/Q5_K super-block: byte j of sc / mn is scale / min j.
 inline void k4_scales64(const uint8_t* s, uint64_t& sc, uint64_t& mn) {
-    uint32_t u0, u1, u2;
-    std::memcpy(&u0, s, 4);
-    std::memcpy(&u1, s + 4, 4);
-    std::memcpy(&u2, s + 8, 4);
-    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    const uint32_t sc_hi = (u2 & m2) | (((u0 >> 6) & m3) << 4);
-    const uint32_t mn_hi = ((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4);
-    sc = uint64_t(u0 & m1) | (uint64_t(sc_hi) << 32);
-    mn = uint64_t(u1 & m1) | (uint64_t(mn_hi) << 32);
+    uint8_t a[8], b[8];
+    get_scales_mins_k4(s, a, b);
+    std::memcpy(&sc, a, 8);
+    std::memcpy(&mn, b, 8);
 }
 
 // ---- decode-shaped products (few activation rows): direct dot products ------------------

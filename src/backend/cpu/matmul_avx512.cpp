@@ -244,20 +244,6 @@ void legacy_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float
 // unpack: u[4], ls[4] (per-lane scale without the activation's d), mins for 16 groups
 // (kMin16, paired with the activation's s16) or 8 groups (paired with s32).
 
-inline void k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
-    // 6-bit scales and mins of Q4_K/Q5_K, unpacked four at a time with 32-bit masks.
-    uint32_t u[4];
-    std::memcpy(u, s, 12);
-    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
-    const uint32_t t = u[1] & m1;
-    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
-    u[2] = t;
-    u[0] &= m1;
-    std::memcpy(sc, &u[0], 8);
-    std::memcpy(mn, &u[2], 8);
-}
-
 inline __m256 u8x8_to_ps(const uint8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p)));
 }
@@ -267,7 +253,7 @@ struct KQ4 {
     static constexpr bool kMin16 = false;
     static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
         uint8_t sc[8], mn[8];
-        k4_scales(x->scales, sc, mn);
+        get_scales_mins_k4(x->scales, sc, mn);
         const __m512 s =
             _mm512_zextps256_ps512(_mm256_mul_ps(u8x8_to_ps(sc), _mm256_set1_ps(h2f(x->d))));
         for (int k = 0; k < 4; ++k) {
@@ -282,7 +268,7 @@ struct KQ5 {
     static constexpr bool kMin16 = false;
     static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
         uint8_t sc[8], mn[8];
-        k4_scales(x->scales, sc, mn);
+        get_scales_mins_k4(x->scales, sc, mn);
         const __m512 s =
             _mm512_zextps256_ps512(_mm256_mul_ps(u8x8_to_ps(sc), _mm256_set1_ps(h2f(x->d))));
         const __m256i h = _mm256_loadu_si256((const __m256i*)x->qh);
