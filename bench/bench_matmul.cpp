@@ -27,7 +27,13 @@ void BM_Matmul(benchmark::State& state) {
 }
 
 void args(benchmark::internal::Benchmark* b) {
-    for (lcx::DType t : lcx::bench::kBenchTypes) b->Args({int64_t(t), 512, 4096, 4096});
+    for (lcx::DType t : lcx::bench::kBenchTypes) {
+        b->Args({int64_t(t), 512, 4096, 4096});
+        // TinyLlama-1.1B's shapes: attention and FFN up (K = 2048), FFN down (K = 5632).
+        b->Args({int64_t(t), 512, 5632, 2048});
+        b->Args({int64_t(t), 512, 2048, 5632});
+        b->Args({int64_t(t), 512, 4096, 1024});
+    }
 }
 BENCHMARK(BM_Matmul)->Apply(args)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 

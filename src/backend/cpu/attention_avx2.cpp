@@ -68,17 +68,27 @@ inline void transpose8(const float* src, int64_t lss, float* dst, int64_t lds) {
     }
 }
 
-// S rows [r, r+NR) × the tile's 16 cells: kt is [hd][16], q rows hd apart.
+// S rows [r, r+NR) × the tile's 16 cells: kt is [hd][16], q rows hd apart. The sums
+// live in locals (the loops fully unrolled) so they stay in registers; accumulating into
+// `out` directly kept them in memory, a store per FMA.
 template <int NR>
-inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&acc)[4][2]) {
+inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&out)[4][2]) {
+    __m256 acc[NR][2];
+#pragma GCC unroll 4
     for (int i = 0; i < NR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t j = 0; j < hd; ++j) {
         const __m256 k0 = _mm256_loadu_ps(kt + j * kTile), k1 = _mm256_loadu_ps(kt + j * kTile + 8);
+#pragma GCC unroll 4
         for (int i = 0; i < NR; ++i) {
             const __m256 b = _mm256_broadcast_ss(q + i * hd + j);
             acc[i][0] = _mm256_fmadd_ps(b, k0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(b, k1, acc[i][1]);
         }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) {
+        out[i][0] = acc[i][0];
+        out[i][1] = acc[i][1];
     }
 }
 
@@ -86,17 +96,24 @@ inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&acc)
 template <int NR, int NC>
 inline void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o, int64_t j) {
     __m256 acc[NR][NC];
+#pragma GCC unroll 4
     for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_loadu_ps(o + i * hd + j + 8 * c);
     for (int cc = 0; cc < kTile; ++cc) {
         __m256 v[NC];
+#pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) v[c] = _mm256_loadu_ps(vt + cc * hd + j + 8 * c);
+#pragma GCC unroll 4
         for (int i = 0; i < NR; ++i) {
             const __m256 b = _mm256_broadcast_ss(p + i * ldp + cc);
+#pragma GCC unroll 2
             for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_fmadd_ps(b, v[c], acc[i][c]);
         }
     }
+#pragma GCC unroll 4
     for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) _mm256_storeu_ps(o + i * hd + j + 8 * c, acc[i][c]);
 }
 

@@ -442,6 +442,7 @@ class CpuBackend final : public Backend {
             act_resize(act_, kind, k, m);
             for_rows(m, k * 4, [&](int64_t m0, int64_t m1) {
                 cpu::act_convert(act_, px, size_t(k), m0, m1, table_);
+                if (table_ && table_->act_tiles) table_->act_tiles(act_, m0, m1);
             });
             // Every task of this kind against the converted input, in one pool run: rows of
             // all tasks form one list that threads split evenly.

@@ -10,4 +10,8 @@ namespace lcx::cpu {
 // The panel kernel for a weight type, or nullptr when there is none.
 MatmulFn gemm_avx2(DType t);
 
+// Rearranges activation rows [m0, m1) into the tiles the panels read (ActRows::qt); a
+// no-op for the few-row shapes that do not use them. Every gemm_avx2 kernel needs it.
+void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1);
+
 }  // namespace lcx::cpu

@@ -28,6 +28,7 @@ struct ActRows {
     std::vector<float> d;     // Q8_0/Q8_1: scale per 32; Q8_K: scale per 256
     std::vector<float> s32;   // Q8_*: d * (sum of the 32 quants) per 32
     std::vector<float> s16;   // Q8_K: d * (sum of the 16 quants) per 16
+    std::vector<int8_t> qt;   // Q8_*: q rearranged for a path's GEMM (KernelTable::act_tiles)
 
     const float* f_row(int64_t i) const { return f.data() + i * k; }
     const uint16_t* h_row(int64_t i) const { return h.data() + i * k; }
@@ -58,12 +59,18 @@ using MatmulFn = void (*)(const Tensor& w, int64_t n0, int64_t n1, const ActRows
 // Converts activation row i (x: its K floats) into `a`; false if it does not handle a.kind.
 using ActRowFn = bool (*)(ActRows& a, const float* x, int64_t i);
 
+// Writes rows [m0, m1) of a.q into a.qt in the layout the path's GEMM reads (a.qt is
+// sized like a.q). Run after act_convert by the same threads, so the rearranged copy is
+// made once per input instead of once per weight slice.
+using ActTilesFn = void (*)(ActRows& a, int64_t m0, int64_t m1);
+
 // out[i] = silu(g[i]) * u[i] for i < n.
 using SwigluFn = void (*)(const float* g, const float* u, float* out, int64_t n);
 
 struct KernelTable {
     MatmulFn matmul[40] = {};
     ActRowFn act_row = nullptr;
+    ActTilesFn act_tiles = nullptr;
     SwigluFn swiglu = nullptr;
     MatmulFn get(DType t) const {
         const auto i = uint32_t(t);

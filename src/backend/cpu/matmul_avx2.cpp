@@ -463,6 +463,7 @@ bool act_row_avx2(ActRows& a, const float* x, int64_t i) {
 KernelTable make_table() {
     KernelTable t;
     t.act_row = act_row_avx2;
+    t.act_tiles = act_tiles_avx2;
     t.swiglu = swiglu_avx2;
     auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
     set(DType::F32, float_matmul<WF32>);

@@ -72,11 +72,13 @@ void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m) {
         case ActKind::Q8_0:
         case ActKind::Q8_1:
             a.q.resize(n);
+            a.qt.resize(n);
             a.d.resize(n / 32);
             a.s32.resize(n / 32);
             break;
         case ActKind::Q8_K:
             a.q.resize(n);
+            a.qt.resize(n);
             a.d.resize(n / 256);
             a.s32.resize(n / 32);
             a.s16.resize(n / 16);
