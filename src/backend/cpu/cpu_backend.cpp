@@ -1,6 +1,10 @@
 // The CPU backend: shape/type checks, work splitting over the thread pool, and the
 // row-wise ops. Matrix products go to the kernel table of the selected path
 // (kernels_avx512 / kernels_avx2) or to the scalar reference.
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -51,17 +55,46 @@ void need_same_shape(const char* op, const Tensor& a, const Tensor& b) {
     if (a.shape() != b.shape()) fail(op, "shape mismatch", {&a, &b});
 }
 
+#if defined(__x86_64__) || defined(_M_X64)
+// The x86 features the kernel paths need, read from CPUID. The OS must also save the
+// vector registers on a context switch (XCR0), or using them faults even on a CPU that
+// has them. (Plain CPUID rather than __builtin_cpu_supports, whose feature names differ
+// between compilers.)
+struct X86Features {
+    bool avx2 = false, avx512 = false;
+};
+
+X86Features read_x86_features() {
+    X86Features f;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1,
+               f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return f;
+    unsigned lo = 0, hi = 0;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));  // XCR0 (OSXSAVE is set)
+    const uint64_t xcr0 = (uint64_t(hi) << 32) | lo;
+    const bool ymm_state = (xcr0 & 0x6) == 0x6, zmm_state = (xcr0 & 0xE6) == 0xE6;
+    if (__get_cpuid_max(0, nullptr) < 7) return f;
+    __cpuid_count(7, 0, a, b, c, d);
+    const bool avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1, avx512f = (b >> 16) & 1,
+               avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1,
+               avx512vnni = (c >> 11) & 1;
+    unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+    __cpuid_count(7, 1, a1, b1, c1, d1);
+    const bool avx512bf16 = (a1 >> 5) & 1;
+    f.avx2 = ymm_state && avx2 && fma && f16c && bmi2;
+    f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512bw && avx512vl && avx512vnni &&
+               avx512bf16;
+    return f;
+}
+#endif
+
 bool cpu_has(const char* feature) {
 #if defined(__x86_64__) || defined(_M_X64)
-    __builtin_cpu_init();
-    if (std::strcmp(feature, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
-               __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
-    if (std::strcmp(feature, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+    static const X86Features f = read_x86_features();
+    if (std::strcmp(feature, "avx512") == 0) return f.avx512;
+    if (std::strcmp(feature, "avx2") == 0) return f.avx2;
 #else
     (void)feature;
 #endif
