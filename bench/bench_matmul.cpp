@@ -1,4 +1,5 @@
-// Prompt-shaped products: M = 512 tokens against a 4096 x 4096 weight; GFLOP/s.
+// Prompt-shaped products: M = 512 tokens against a 4096 x 4096 weight and TinyLlama-1.1B's
+// shapes; GFLOP/s.
 // Threads: LCX_BENCH_THREADS (default 2).
 #include <benchmark/benchmark.h>
 
