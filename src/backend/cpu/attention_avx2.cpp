@@ -72,20 +72,20 @@ inline void transpose8(const float* src, int64_t lss, float* dst, int64_t lds) {
 // live in locals (the loops fully unrolled) so they stay in registers; accumulating into
 // `out` directly kept them in memory, a store per FMA.
 template <int NR>
-inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&out)[4][2]) {
+inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&out)[6][2]) {
     __m256 acc[NR][2];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int i = 0; i < NR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t j = 0; j < hd; ++j) {
         const __m256 k0 = _mm256_loadu_ps(kt + j * kTile), k1 = _mm256_loadu_ps(kt + j * kTile + 8);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int i = 0; i < NR; ++i) {
             const __m256 b = _mm256_broadcast_ss(q + i * hd + j);
             acc[i][0] = _mm256_fmadd_ps(b, k0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(b, k1, acc[i][1]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int i = 0; i < NR; ++i) {
         out[i][0] = acc[i][0];
         out[i][1] = acc[i][1];
@@ -96,7 +96,7 @@ inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&out)
 template <int NR, int NC>
 inline void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o, int64_t j) {
     __m256 acc[NR][NC];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int i = 0; i < NR; ++i)
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_loadu_ps(o + i * hd + j + 8 * c);
@@ -104,14 +104,14 @@ inline void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, fl
         __m256 v[NC];
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) v[c] = _mm256_loadu_ps(vt + cc * hd + j + 8 * c);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int i = 0; i < NR; ++i) {
             const __m256 b = _mm256_broadcast_ss(p + i * ldp + cc);
 #pragma GCC unroll 2
             for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_fmadd_ps(b, v[c], acc[i][c]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int i = 0; i < NR; ++i)
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) _mm256_storeu_ps(o + i * hd + j + 8 * c, acc[i][c]);
@@ -223,8 +223,12 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                                      _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half)));
                 }
             };
-            __m256 acc[4][2];
+            __m256 acc[6][2];
             int64_t r = 0;
+            for (; r + 6 <= R; r += 6) {
+                tile_dots<6>(Q + r * hd, hd, KT, acc);
+                for (int i = 0; i < 6; ++i) finish(r + i, acc[i]);
+            }
             for (; r + 4 <= R; r += 4) {
                 tile_dots<4>(Q + r * hd, hd, KT, acc);
                 for (int i = 0; i < 4; ++i) finish(r + i, acc[i]);
@@ -298,6 +302,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             }
             const float* P = S + ti * kTile;
             int64_t r = 0;
+            for (; r + 6 <= R; r += 6) rows_pv<6>(P + r * lds, lds, VT, hd, O + r * hd);
             for (; r + 4 <= R; r += 4) rows_pv<4>(P + r * lds, lds, VT, hd, O + r * hd);
             for (; r < R; ++r) rows_pv<1>(P + r * lds, lds, VT, hd, O + r * hd);
         }
