@@ -1,5 +1,5 @@
-// Prompt-shaped products: M = 512 tokens against a 4096 x 4096 weight and TinyLlama-1.1B's
-// shapes; GFLOP/s.
+// Products of M activation rows with a weight: prompt-shaped (M = 512) at 4096 x 4096 and
+// TinyLlama-1.1B's shapes, and a few rows (M = 4..16) as server slots batch them; GFLOP/s.
 // Threads: LCX_BENCH_THREADS (default 2).
 #include <benchmark/benchmark.h>
 
@@ -33,7 +33,9 @@ void args(benchmark::internal::Benchmark* b) {
         // TinyLlama-1.1B's shapes: attention and FFN up (K = 2048), FFN down (K = 5632).
         b->Args({int64_t(t), 512, 5632, 2048});
         b->Args({int64_t(t), 512, 2048, 5632});
-        b->Args({int64_t(t), 512, 4096, 1024});
+        // A few rows at once (server slots decoding together): where the decode kernels
+        // hand over to the panels.
+        for (int m : {4, 8, 16}) b->Args({int64_t(t), m, 5632, 2048});
     }
 }
 BENCHMARK(BM_Matmul)->Apply(args)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();

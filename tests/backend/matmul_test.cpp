@@ -89,7 +89,8 @@ struct Case {
 };
 
 std::vector<Case> cases_for(DType t) {
-    // M = 1 and 2 take the decode kernels, larger M the tiled ones.
+    // Small M takes the decode kernels (up to 6 rows on AVX2 for formats that have one,
+    // else 2), larger M the tiled ones: both occur here for every format.
     if (is_k(t)) return {{256, 37, 1}, {512, 19, 5}, {768, 33, 11}, {1280, 9, 2}};
     // Legacy: K = 96 and 288 leave blocks after the last group of 8 (the kernels' tail);
     // K = 800 is 16 + 8 + 1 blocks (every loop of the decode kernels).

@@ -158,8 +158,9 @@ float legacy_vec_row(const typename V::B* x, const ActRows& a, int64_t c) {
 
 template <class V>
 void legacy_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    for (int64_t c = 0; c < a.m; ++c)
-        for (int64_t n = n0; n < n1; ++n)
+    // Row-major: a row is read from memory once and stays in L1 for the other activations.
+    for (int64_t n = n0; n < n1; ++n)
+        for (int64_t c = 0; c < a.m; ++c)
             y[size_t(c) * ys + size_t(n)] =
                 legacy_vec_row<V>(reinterpret_cast<const typename V::B*>(w.row(n)), a, c);
 }
@@ -262,14 +263,16 @@ float q6k_vec_row(const BlockQ6_K* x, const ActRows& a, int64_t c) {
 
 template <class B, float (*Row)(const B*, const ActRows&, int64_t)>
 void k_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    for (int64_t c = 0; c < a.m; ++c)
-        for (int64_t n = n0; n < n1; ++n)
+    for (int64_t n = n0; n < n1; ++n)  // row-major, as legacy_vec
+        for (int64_t c = 0; c < a.m; ++c)
             y[size_t(c) * ys + size_t(n)] = Row(reinterpret_cast<const B*>(w.row(n)), a, c);
 }
 
 // Up to kVecMaxM activation rows use the direct kernel, more the interleaved panels of
-// gemm_avx2.cpp.
-constexpr int64_t kVecMaxM = 2;
+// gemm_avx2.cpp. A panel costs an unpack and a transpose per 8 rows, which few activation
+// rows do not repay: at 5632 x 2048 on 2 threads the direct kernels measured 1.3-2.5x the
+// panels' GFLOP/s for 3 to 6 rows; at 8 the panels lead for Q4_0 and Q4_K.
+constexpr int64_t kVecMaxM = 6;
 template <MatmulFn Vec, DType T>
 void vec_or_gemm(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     static const MatmulFn gemm = gemm_avx2(T);
