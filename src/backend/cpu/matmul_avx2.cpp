@@ -55,20 +55,27 @@ inline __m256 block_scales8(const void* first, int stride) {
     return _mm256_cvtph_ps(v);
 }
 
-// Per legacy format: the integer dot product of one block with 32 activation quants (8
-// lanes), and finish(): the float sum of 8 blocks (x8: the first) from their 8 integer
-// sums, activation scales dx and activation sums sx (d_x times the sum of its quants).
+// Per legacy format: unpack() gives a block's 32 weights as bytes, dot() their integer dot
+// product with 32 activation quants (8 lanes), scales() the weight scales of 8 consecutive
+// blocks, and finish() the float sum of 8 blocks from those, their 8 integer sums, the
+// activation scales dx and sums sx (d_x times the sum of its quants). finish1() is one block.
+struct Scales8 {
+    __m256 d, m;
+};
 struct VQ4_0 {
     using B = BlockQ4_0;
     static constexpr int kPrefetch = 2048;
-    static __m256i dot(const B& x, const int8_t* q) {
-        return _mm256_madd_epi16(
-            _mm256_maddubs_epi16(nibbles32(x.qs), _mm256_loadu_si256((const __m256i*)q)),
-            _mm256_set1_epi16(1));
+    static __m256i unpack(const B& x) { return nibbles32(x.qs); }
+    static __m256i dot(__m256i u, const int8_t* q) {
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i*)q)),
+                                 _mm256_set1_epi16(1));
+    }
+    static Scales8 scales(const B* x8) {
+        return {block_scales8(&x8->d, sizeof(B)), _mm256_setzero_ps()};
     }
     // d_w * (d_x * isum - 8 * s_x)
-    static __m256 finish(const B* x8, __m256 isum, __m256 dx, __m256 sx) {
-        return _mm256_mul_ps(block_scales8(&x8->d, sizeof(B)),
+    static __m256 finish(const Scales8& w, __m256 isum, __m256 dx, __m256 sx) {
+        return _mm256_mul_ps(w.d,
                              _mm256_fmadd_ps(dx, isum, _mm256_mul_ps(_mm256_set1_ps(-8.0f), sx)));
     }
     static float finish1(const B& x, int isum, float dx, float sx) {
@@ -78,15 +85,14 @@ struct VQ4_0 {
 struct VQ4_1 {
     using B = BlockQ4_1;
     static constexpr int kPrefetch = 2048;
-    static __m256i dot(const B& x, const int8_t* q) {
-        return _mm256_madd_epi16(
-            _mm256_maddubs_epi16(nibbles32(x.qs), _mm256_loadu_si256((const __m256i*)q)),
-            _mm256_set1_epi16(1));
+    static __m256i unpack(const B& x) { return nibbles32(x.qs); }
+    static __m256i dot(__m256i u, const int8_t* q) { return VQ4_0::dot(u, q); }
+    static Scales8 scales(const B* x8) {
+        return {block_scales8(&x8->d, sizeof(B)), block_scales8(&x8->m, sizeof(B))};
     }
     // d_w * d_x * isum + m_w * s_x
-    static __m256 finish(const B* x8, __m256 isum, __m256 dx, __m256 sx) {
-        return _mm256_fmadd_ps(_mm256_mul_ps(block_scales8(&x8->d, sizeof(B)), dx), isum,
-                               _mm256_mul_ps(block_scales8(&x8->m, sizeof(B)), sx));
+    static __m256 finish(const Scales8& w, __m256 isum, __m256 dx, __m256 sx) {
+        return _mm256_fmadd_ps(_mm256_mul_ps(w.d, dx), isum, _mm256_mul_ps(w.m, sx));
     }
     static float finish1(const B& x, int isum, float dx, float sx) {
         return h2f(x.d) * dx * float(isum) + h2f(x.m) * sx;
@@ -102,9 +108,13 @@ template <class Block, class Weights>
 struct VSigned {
     using B = Block;
     static constexpr int kPrefetch = Weights::kPrefetch;
-    static __m256i dot(const B& x, const int8_t* q) { return signed_dot(Weights::load(x), q); }
-    static __m256 finish(const B* x8, __m256 isum, __m256 dx, __m256) {
-        return _mm256_mul_ps(block_scales8(&x8->d, sizeof(B)), _mm256_mul_ps(dx, isum));
+    static __m256i unpack(const B& x) { return Weights::load(x); }
+    static __m256i dot(__m256i w, const int8_t* q) { return signed_dot(w, q); }
+    static Scales8 scales(const B* x8) {
+        return {block_scales8(&x8->d, sizeof(B)), _mm256_setzero_ps()};
+    }
+    static __m256 finish(const Scales8& w, __m256 isum, __m256 dx, __m256) {
+        return _mm256_mul_ps(w.d, _mm256_mul_ps(dx, isum));
     }
     static float finish1(const B& x, int isum, float dx, float) {
         return h2f(x.d) * (dx * float(isum));
@@ -125,44 +135,57 @@ struct IQ4NLWeights {
 using VQ8_0 = VSigned<BlockQ8_0, Q8Weights>;
 using VIQ4_NL = VSigned<BlockIQ4_NL, IQ4NLWeights>;
 
-template <class V>
-float legacy_vec_row(const typename V::B* x, const ActRows& a, int64_t c) {
+// One weight row against activation rows [c0, c0 + C): each group of 8 blocks is unpacked
+// and its scales converted once for all C. Every output is the same sequence of operations
+// as with C = 1 (groups of 8 alternate between two accumulators, the last < 8 blocks are
+// added one by one), so a row's result does not depend on how many rows share the pass.
+template <class V, int C>
+void legacy_vec_rows(const typename V::B* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
     const int64_t nb = a.k / 32;
-    const int8_t* q = a.q_row(c);
-    const float* dx = a.d_row(c);
-    const float* sx = a.s32_row(c);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc[C][2];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
     int64_t b0 = 0;
-    for (; b0 + 16 <= nb; b0 += 16) {
-        prefetch_ahead(x + b0, V::kPrefetch, 16 * int(sizeof(x[0])));
-        __m256i s[8];
-        for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + b], q + 32 * (b0 + b));
-        acc0 = _mm256_add_ps(acc0, V::finish(x + b0, _mm256_cvtepi32_ps(reduce8(s)),
-                                             _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
-        for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + 8 + b], q + 32 * (b0 + 8 + b));
-        acc1 = _mm256_add_ps(acc1,
-                             V::finish(x + b0 + 8, _mm256_cvtepi32_ps(reduce8(s)),
-                                       _mm256_loadu_ps(dx + b0 + 8), _mm256_loadu_ps(sx + b0 + 8)));
+    for (int g = 0; b0 + 8 <= nb; b0 += 8, g ^= 1) {
+        if (g == 0) prefetch_ahead(x + b0, V::kPrefetch, 16 * int(sizeof(x[0])));
+        __m256i u[8];
+#pragma GCC unroll 8
+        for (int b = 0; b < 8; ++b) u[b] = V::unpack(x[b0 + b]);
+        const Scales8 w = V::scales(x + b0);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+            const int8_t* q = a.q_row(c0 + c) + 32 * b0;
+            __m256i s[8];
+#pragma GCC unroll 8
+            for (int b = 0; b < 8; ++b) s[b] = V::dot(u[b], q + 32 * b);
+            acc[c][g] =
+                _mm256_add_ps(acc[c][g], V::finish(w, _mm256_cvtepi32_ps(reduce8(s)),
+                                                   _mm256_loadu_ps(a.d_row(c0 + c) + b0),
+                                                   _mm256_loadu_ps(a.s32_row(c0 + c) + b0)));
+        }
     }
-    for (; b0 + 8 <= nb; b0 += 8) {
-        __m256i s[8];
-        for (int b = 0; b < 8; ++b) s[b] = V::dot(x[b0 + b], q + 32 * (b0 + b));
-        acc0 = _mm256_add_ps(acc0, V::finish(x + b0, _mm256_cvtepi32_ps(reduce8(s)),
-                                             _mm256_loadu_ps(dx + b0), _mm256_loadu_ps(sx + b0)));
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+        const int8_t* q = a.q_row(c0 + c);
+        const float* dx = a.d_row(c0 + c);
+        const float* sx = a.s32_row(c0 + c);
+        float r = hsum(_mm256_add_ps(acc[c][0], acc[c][1]));
+        for (int64_t b = b0; b < nb; ++b)
+            r += V::finish1(x[b], hsum_i32(V::dot(V::unpack(x[b]), q + 32 * b)), dx[b], sx[b]);
+        y[size_t(c0 + c) * ys] = r;
     }
-    float r = hsum(_mm256_add_ps(acc0, acc1));
-    for (; b0 < nb; ++b0)
-        r += V::finish1(x[b0], hsum_i32(V::dot(x[b0], q + 32 * b0)), dx[b0], sx[b0]);
-    return r;
 }
 
 template <class V>
 void legacy_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    // Row-major: a row is read from memory once and stays in L1 for the other activations.
-    for (int64_t n = n0; n < n1; ++n)
-        for (int64_t c = 0; c < a.m; ++c)
-            y[size_t(c) * ys + size_t(n)] =
-                legacy_vec_row<V>(reinterpret_cast<const typename V::B*>(w.row(n)), a, c);
+    // Row by row: a row is read from memory once, for up to 3 activation rows at a time.
+    for (int64_t n = n0; n < n1; ++n) {
+        const auto* x = reinterpret_cast<const typename V::B*>(w.row(n));
+        int64_t c = 0;
+        for (; c + 3 <= a.m; c += 3) legacy_vec_rows<V, 3>(x, a, c, y + n, ys);
+        if (a.m - c == 2) legacy_vec_rows<V, 2>(x, a, c, y + n, ys);
+        if (a.m - c == 1) legacy_vec_rows<V, 1>(x, a, c, y + n, ys);
+    }
 }
 
 // Q4_K: per super-block, the integer sum over 8 sub-blocks of scale_j * (u . q) is exact in
