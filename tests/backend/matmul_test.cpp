@@ -257,6 +257,32 @@ TEST(Matmul, BitIdenticalForAnyThreadCount) {
     }
 }
 
+// A few activation rows decoded together (server slots in one step) give each row the
+// same bits as that row alone: the decode kernels share unpacking across rows but keep
+// every row's operations. K = 800 leaves blocks after the last group of 8.
+TEST(Matmul, FewRowsGiveTheBitsOfOneRow) {
+    const CpuPath path = cpu_best_path();
+    auto be = make_cpu_backend(1, {path});
+    for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q6_K,
+                    DType::F16}) {
+        for (int64_t m : {2, 3, 4, 5}) {
+            const int64_t k = is_k(t) ? 1024 : 800, n = 21;
+            Tensor w = make_weight(t, k, n, 11);
+            Tensor x = make_input(k, m, 12);
+            Tensor y = Tensor::zeros(DType::F32, {n, m});
+            be->matmul(w, x, y);
+            for (int64_t c = 0; c < m; ++c) {
+                Tensor x1 = Tensor::zeros(DType::F32, {k, 1});
+                std::memcpy(x1.data(), x.data_as<float>() + c * k, size_t(k) * 4);
+                Tensor y1 = Tensor::zeros(DType::F32, {n, 1});
+                be->matmul(w, x1, y1);
+                EXPECT_EQ(0, std::memcmp(y1.data(), y.data_as<float>() + c * n, size_t(n) * 4))
+                    << dtype_name(t) << " m " << m << " row " << c;
+            }
+        }
+    }
+}
+
 // Every part of every job runs exactly once, whichever thread claims it, over many
 // back-to-back jobs (workers that wake late must not run a stale or finished job).
 TEST(ThreadPool, EachPartRunsExactlyOnce) {
