@@ -368,11 +368,115 @@ void float_cols(const Tensor& w, int64_t n, const ActRows& a, float* y, size_t y
     }
 }
 
+// Many activation rows: 16 weight rows are converted once to an f32 panel laid out
+// [k][16], and a register tile of 16 rows x 6 activation rows (12 accumulators, a lane
+// per weight row: no horizontal sums) walks it, broadcasting one activation value per
+// FMA pair. Per k a tile loads 64 bytes of panel (from L2) and 6 activation floats,
+// where the dot-product tiles above reload 4 weight rows and 3 activation rows (up to
+// 224 bytes) for 12 FMAs, more than L2 delivers.
+constexpr int kFloatPanelCols = 6;
+
+// dst[t][i] = src_i[t] for 8 rows of 8 floats: an in-register 8 x 8 transpose.
+inline void transpose8_ps(__m256 r[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    __m256 u[8];
+    for (int g = 0; g < 8; g += 4) {
+        u[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+        u[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+        u[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        u[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+// Rows [n, n + nr) of w (nr <= 16; the rest zero) as an f32 panel P[k][16].
+template <class W>
+void build_float_panel(const Tensor& w, int64_t n, int nr, int64_t k, float* P) {
+    const typename W::T* row[16];
+    for (int r = 0; r < 16; ++r)
+        row[r] = r < nr ? reinterpret_cast<const typename W::T*>(w.row(n + r)) : nullptr;
+    int64_t j = 0;
+    for (; j + 8 <= k; j += 8)
+        for (int h = 0; h < 2; ++h) {
+            __m256 v[8];
+            for (int i = 0; i < 8; ++i)
+                v[i] = row[8 * h + i] ? W::load(row[8 * h + i] + j) : _mm256_setzero_ps();
+            transpose8_ps(v);
+            for (int t = 0; t < 8; ++t) _mm256_storeu_ps(P + (j + t) * 16 + 8 * h, v[t]);
+        }
+    for (; j < k; ++j)
+        for (int r = 0; r < 16; ++r) P[j * 16 + r] = row[r] ? W::one(row[r] + j) : 0.0f;
+}
+
+template <int C>
+void float_panel_tile(const float* P, int64_t k, const ActRows& a, int64_t c0, float* y, size_t ys,
+                      int64_t n, int nr) {
+    const float* x[C];
+    __m256 acc0[C], acc1[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+        x[c] = a.f_row(c0 + c);
+        acc0[c] = acc1[c] = _mm256_setzero_ps();
+    }
+    for (int64_t j = 0; j < k; ++j) {
+        const __m256 p0 = _mm256_loadu_ps(P + j * 16), p1 = _mm256_loadu_ps(P + j * 16 + 8);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+            const __m256 b = _mm256_broadcast_ss(x[c] + j);
+            acc0[c] = _mm256_fmadd_ps(p0, b, acc0[c]);
+            acc1[c] = _mm256_fmadd_ps(p1, b, acc1[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+        float* out = y + size_t(c0 + c) * ys + size_t(n);
+        alignas(32) float t[16];
+        _mm256_store_ps(t, acc0[c]);
+        _mm256_store_ps(t + 8, acc1[c]);
+        std::memcpy(out, t, size_t(nr) * sizeof(float));
+    }
+}
+
+template <int C>
+void float_panel_tail(int rem, const float* P, int64_t k, const ActRows& a, int64_t c0, float* y,
+                      size_t ys, int64_t n, int nr) {
+    if constexpr (C > 0) {
+        if (rem == C)
+            float_panel_tile<C>(P, k, a, c0, y, ys, n, nr);
+        else
+            float_panel_tail<C - 1>(rem, P, k, a, c0, y, ys, n, nr);
+    }
+}
+
+// Up to kFloatDotMaxM activation rows keep the dot-product tiles (decode streams the
+// weights once; they also keep a row's bits whatever the batch), more use the panels.
+constexpr int64_t kFloatDotMaxM = 6;
+
 template <class W>
 void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    int64_t n = n0;
-    for (; n + 4 <= n1; n += 4) float_cols<W, 4>(w, n, a, y, ys);
-    for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
+    if (a.m <= kFloatDotMaxM) {
+        int64_t n = n0;
+        for (; n + 4 <= n1; n += 4) float_cols<W, 4>(w, n, a, y, ys);
+        for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
+        return;
+    }
+    thread_local std::vector<float> panel;
+    panel.resize(size_t(a.k) * 16);
+    constexpr int C = kFloatPanelCols;
+    for (int64_t n = n0; n < n1; n += 16) {
+        const int nr = int(std::min<int64_t>(16, n1 - n));
+        build_float_panel<W>(w, n, nr, a.k, panel.data());
+        int64_t c = 0;
+        for (; c + C <= a.m; c += C) float_panel_tile<C>(panel.data(), a.k, a, c, y, ys, n, nr);
+        if (c < a.m) float_panel_tail<C - 1>(int(a.m - c), panel.data(), a.k, a, c, y, ys, n, nr);
+    }
 }
 
 // ---- activation conversion -------------------------------------------------------------
