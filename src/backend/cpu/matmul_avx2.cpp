@@ -457,10 +457,10 @@ void float_panel_tail(int rem, const float* P, int64_t k, const ActRows& a, int6
 
 // Batches of up to kFloatDotMaxM activation rows keep the dot-product tiles: decode
 // streams the weights through them once, and a row gets the same bits in any batch of
-// that size, so server slots stepping together (and prompt chunks beside them) give
-// exactly what each request gives alone. The panels sum each output in another order
-// (one FMA chain over k instead of 8 partial sums), so they take only the large batches
-// of prompt processing, where they are 20-45% faster.
+// that size, so server slots stepping together give exactly what each request gives
+// alone as long as a step (prompt chunks included) stays under 64 rows. The panels sum
+// each output in another order (one FMA chain over k instead of 8 partial sums), so they
+// take only the large batches of prompt processing, where they are 20-45% faster.
 constexpr int64_t kFloatDotMaxM = 63;
 
 template <class W>
