@@ -50,22 +50,10 @@ inline void load_row(DType t, const uint8_t* src, float* dst, int64_t hd) {
 
 // dst[i * lds + k] = src[k * lss + i] for an 8 × 8 block.
 inline void transpose8(const float* src, int64_t lss, float* dst, int64_t lds) {
-    __m256 r[8], t[8];
+    __m256 r[8];
     for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lss);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int g = 0; g < 8; g += 4) {
-        r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
-        r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
-        r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
-        r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(dst + i * lds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * lds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
+    transpose8_ps(r);
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * lds, r[i]);
 }
 
 // S rows [r, r+NR) × the tile's 16 cells: kt is [hd][16], q rows hd apart. The sums

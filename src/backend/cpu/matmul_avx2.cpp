@@ -376,26 +376,6 @@ void float_cols(const Tensor& w, int64_t n, const ActRows& a, float* y, size_t y
 // 224 bytes) for 12 FMAs, more than L2 delivers.
 constexpr int kFloatPanelCols = 6;
 
-// dst[t][i] = src_i[t] for 8 rows of 8 floats: an in-register 8 x 8 transpose.
-inline void transpose8_ps(__m256 r[8]) {
-    __m256 t[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    __m256 u[8];
-    for (int g = 0; g < 8; g += 4) {
-        u[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
-        u[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
-        u[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
-        u[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; ++i) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
-}
-
 // Rows [n, n + nr) of w (nr <= 16; the rest zero) as an f32 panel P[k][16].
 template <class W>
 void build_float_panel(const Tensor& w, int64_t n, int nr, int64_t k, float* P) {
