@@ -145,9 +145,8 @@ void legacy_vec_rows(const typename V::B* x, const ActRows& a, int64_t c0, float
     __m256 acc[C][2];
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
-    int64_t b0 = 0;
-    for (int g = 0; b0 + 8 <= nb; b0 += 8, g ^= 1) {
-        if (g == 0) prefetch_ahead(x + b0, V::kPrefetch, 16 * int(sizeof(x[0])));
+    // Blocks [b0, b0 + 8) into accumulator g (a constant, so acc stays in registers).
+    auto group = [&](int64_t b0, int g) {
         __m256i u[8];
 #pragma GCC unroll 8
         for (int b = 0; b < 8; ++b) u[b] = V::unpack(x[b0 + b]);
@@ -163,6 +162,16 @@ void legacy_vec_rows(const typename V::B* x, const ActRows& a, int64_t c0, float
                                                    _mm256_loadu_ps(a.d_row(c0 + c) + b0),
                                                    _mm256_loadu_ps(a.s32_row(c0 + c) + b0)));
         }
+    };
+    int64_t b0 = 0;
+    for (; b0 + 16 <= nb; b0 += 16) {
+        prefetch_ahead(x + b0, V::kPrefetch, 16 * int(sizeof(x[0])));
+        group(b0, 0);
+        group(b0 + 8, 1);
+    }
+    if (b0 + 8 <= nb) {
+        group(b0, 0);
+        b0 += 8;
     }
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
