@@ -6,7 +6,8 @@
 // partial dot products of 8 rows at once and every lane of the accumulators belongs to
 // one row: no horizontal sums, and a block's 8 row scales are applied with one multiply.
 // Each panel vector is reused across a tile of activation rows held in registers; the
-// tile's activations are first interleaved the same way, so it reads one sequential stream.
+// tiles' activations are interleaved the same way once per input (act_tiles_avx2), so a
+// tile reads one sequential stream.
 //
 // Integer sums stay exact: unsigned weights of at most 4 bits add 8 groups in 16 bits
 // (8 x 2 x 15 x 127 < 2^15), 5-bit ones 4 groups and 6-bit ones 2; signed 8-bit weights use
