@@ -251,17 +251,22 @@ TEST(Matmul, FastActivationConversionIsExact) {
 TEST(Matmul, BitIdenticalForAnyThreadCount) {
     const CpuPath path = cpu_best_path();
     for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::Q8_0}) {
-        Tensor w = make_weight(t, 512, 100, 5);
-        Tensor x = make_input(512, 3, 6);
-        std::vector<std::vector<float>> outs;
-        for (int nt : {1, 2, 3}) {
-            auto be = make_cpu_backend(nt, {path});
-            Tensor y = Tensor::zeros(DType::F32, {100, 3});
-            be->matmul(w, x, y);
-            outs.emplace_back(y.data_as<float>(), y.data_as<float>() + 300);
+        for (int64_t m : {3, 70}) {  // the small-batch kernels and the tiled ones
+            Tensor w = make_weight(t, 512, 100, 5);
+            Tensor x = make_input(512, m, 6);
+            const size_t n_out = size_t(100 * m);
+            std::vector<std::vector<float>> outs;
+            for (int nt : {1, 2, 3}) {
+                auto be = make_cpu_backend(nt, {path});
+                Tensor y = Tensor::zeros(DType::F32, {100, m});
+                be->matmul(w, x, y);
+                outs.emplace_back(y.data_as<float>(), y.data_as<float>() + n_out);
+            }
+            EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), n_out * 4))
+                << dtype_name(t) << " m " << m;
+            EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[2].data(), n_out * 4))
+                << dtype_name(t) << " m " << m;
         }
-        EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), 300 * 4)) << dtype_name(t);
-        EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[2].data(), 300 * 4)) << dtype_name(t);
     }
 }
 
