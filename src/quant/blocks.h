@@ -176,4 +176,25 @@ inline void get_scales_mins_k4(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
     std::memcpy(mn, &u[2], 8);
 }
 
+// Q3_K: 16 signed 6-bit scales in 12 bytes. Scale j is (low 4 bits: byte j for j < 8,
+// else the high nibble of byte j - 8) | (high 2 bits: bits 2 (j / 4) of byte 8 + j % 4)
+// << 4, minus 32.
+inline int get_scale_q3k(const uint8_t* s, int j) {
+    const int lo = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+    return (lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+}
+
+// All 16 at once, before the -32 (sc[j] = get_scale_q3k(s, j) + 32), with 32-bit masks.
+inline void get_scales_q3k(const uint8_t* s, uint8_t sc[16]) {
+    uint32_t a[4];
+    std::memcpy(a, s, 12);
+    constexpr uint32_t k1 = 0x03030303, k2 = 0x0f0f0f0f;
+    const uint32_t t = a[2];
+    a[2] = ((a[0] >> 4) & k2) | (((t >> 4) & k1) << 4);
+    a[3] = ((a[1] >> 4) & k2) | (((t >> 6) & k1) << 4);
+    a[0] = (a[0] & k2) | (((t >> 0) & k1) << 4);
+    a[1] = (a[1] & k2) | (((t >> 2) & k1) << 4);
+    std::memcpy(sc, a, 16);
+}
+
 }  // namespace lcx

@@ -357,15 +357,6 @@ void dequantize_row_q2_K(const BlockQ2_K* x, float* y, int64_t n) {
 
 // --- Q3_K -------------------------------------------------------------------------------
 
-namespace {
-// Signed 6-bit scale j (-32..31) of a Q3_K block: low 4 bits in bytes 0-7 (two per byte),
-// high 2 bits in bytes 8-11.
-int q3k_scale(const uint8_t* s, int j) {
-    const int lo = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
-    return (lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-}
-}  // namespace
-
 void quantize_row_q3_K(const float* x, BlockQ3_K* y, int64_t n) {
     const int64_t nb = n / kQK_K;
     int8_t L[kQK_K];
@@ -400,7 +391,7 @@ void quantize_row_q3_K(const float* x, BlockQ3_K* y, int64_t n) {
             y[i].d = fp32_to_fp16(0.f);
         }
         for (int j = 0; j < kQK_K / 16; ++j) {
-            const int sc = q3k_scale(y[i].scales, j);
+            const int sc = get_scale_q3k(y[i].scales, j);
             const float d = fp16_to_fp32(y[i].d) * float(sc);
             if (d == 0.0f) continue;
             for (int ii = 0; ii < 16; ++ii) {
@@ -438,10 +429,10 @@ void dequantize_row_q3_K(const BlockQ3_K* x, float* y, int64_t n) {
         for (int n0 = 0; n0 < kQK_K; n0 += 128) {
             int shift = 0;
             for (int j = 0; j < 4; ++j) {
-                float dl = d_all * float(q3k_scale(x[i].scales, is++));
+                float dl = d_all * float(get_scale_q3k(x[i].scales, is++));
                 for (int l = 0; l < 16; ++l)
                     *y++ = dl * float(((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
-                dl = d_all * float(q3k_scale(x[i].scales, is++));
+                dl = d_all * float(get_scale_q3k(x[i].scales, is++));
                 for (int l = 0; l < 16; ++l)
                     *y++ = dl * float(((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
                 shift += 2;

@@ -68,6 +68,27 @@ TEST(Blocks, ScalesMinsK4AllAtOnceMatchesPerSubBlock) {
         }
 }
 
+// Q3_K's all-at-once scale unpack agrees with the per-scale definition on every bit
+// pattern of a byte in every position; the definition is checked on hand-made bytes.
+TEST(Blocks, ScalesQ3kAllAtOnceMatchesPerScale) {
+    uint8_t s[12] = {};
+    s[0] = 0x5A;        // scale 0 low 4 bits 0xA, scale 8 low 4 bits 0x5
+    s[8] = 0b11100100;  // high bits: scale 0 -> 0, 4 -> 1, 8 -> 2, 12 -> 3
+    EXPECT_EQ(get_scale_q3k(s, 0), 0xA - 32);
+    EXPECT_EQ(get_scale_q3k(s, 8), (0x5 | (2 << 4)) - 32);
+    EXPECT_EQ(get_scale_q3k(s, 4), (1 << 4) - 32);
+    EXPECT_EQ(get_scale_q3k(s, 12), (3 << 4) - 32);
+    for (int v = 0; v < 256; ++v)
+        for (int pos = 0; pos < 12; ++pos) {
+            uint8_t q[12];
+            for (int i = 0; i < 12; ++i) q[i] = uint8_t(i == pos ? v : (37 * i + 11 * v) & 0xFF);
+            uint8_t sc[16];
+            get_scales_q3k(q, sc);
+            for (int j = 0; j < 16; ++j)
+                ASSERT_EQ(int(sc[j]) - 32, get_scale_q3k(q, j)) << v << " " << pos << " " << j;
+        }
+}
+
 TEST(Blocks, Iq4nlTableAndNearestIndex) {
     // The 16 levels are strictly increasing and span [-127, 113].
     for (int i = 1; i < 16; ++i) EXPECT_LT(kvalues_iq4nl[i - 1], kvalues_iq4nl[i]);

@@ -297,16 +297,8 @@ struct GQ3_K {
         const __m256i m2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             const BlockQ3_K& b = x[sb];
-            uint32_t a[4];
-            std::memcpy(a, b.scales, 12);
-            constexpr uint32_t k1 = 0x03030303, k2 = 0x0f0f0f0f;
-            const uint32_t t = a[2];
-            a[2] = ((a[0] >> 4) & k2) | (((t >> 4) & k1) << 4);
-            a[3] = ((a[1] >> 4) & k2) | (((t >> 6) & k1) << 4);
-            a[0] = (a[0] & k2) | (((t >> 0) & k1) << 4);
-            a[1] = (a[1] & k2) | (((t >> 2) & k1) << 4);
             uint8_t sc[16];
-            std::memcpy(sc, a, 16);
+            get_scales_q3k(b.scales, sc);
             const __m256i hm = _mm256_loadu_si256((const __m256i*)b.hmask);
             __m256i* u = r.v() + 8 * sb;
             for (int h = 0; h < 2; ++h) {

@@ -326,14 +326,8 @@ struct KQ3 {
     using B = BlockQ3_K;
     static constexpr bool kMin16 = true;
     static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
-        uint32_t a[4];
-        std::memcpy(a, x->scales, 12);
-        constexpr uint32_t m1 = 0x03030303, m2 = 0x0f0f0f0f;
-        const uint32_t t = a[2];
-        a[2] = ((a[0] >> 4) & m2) | (((t >> 4) & m1) << 4);
-        a[3] = ((a[1] >> 4) & m2) | (((t >> 6) & m1) << 4);
-        a[0] = (a[0] & m2) | (((t >> 0) & m1) << 4);
-        a[1] = (a[1] & m2) | (((t >> 2) & m1) << 4);
+        uint8_t a[16];
+        get_scales_q3k(x->scales, a);
         const __m512i sc = _mm512_sub_epi32(
             _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)a)), _mm512_set1_epi32(32));
         const __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(h2f(x->d)));
