@@ -77,6 +77,22 @@ struct Panel {
 
 enum class Min { None, Per32, Per16 };
 
+// The K-quants (not IQ4_XS) have integer sub-block scales and one float scale d per
+// 256-weight super-block: a block's integer sum is multiplied by its sub-block scale in
+// int32 and the super-block's 8 blocks are summed before the one float step with d (as
+// ggml does), instead of a float step per block.
+template <class S>
+constexpr bool super_sums() {
+    return S::kDxShift == 3 && !S::kSigned;
+}
+
+// Block b of an unpacked Q4_K/Q5_K row: d and the block's 6-bit scale (as a 16-bit
+// scale for both halves).
+inline void set_int_scale(RowUnp& r, int64_t b, float d, uint8_t sc) {
+    r.ws[size_t(b)] = d;
+    r.sc[size_t(2 * b)] = r.sc[size_t(2 * b + 1)] = int16_t(sc);
+}
+
 // ---- per-type row unpacking ------------------------------------------------------------
 
 struct GQ8_0 {
@@ -113,7 +129,7 @@ struct GQ4_K {
             }
             const float d = h2f(x[sb].d), dm = h2f(x[sb].dmin);
             for (int j = 0; j < 8; ++j) {
-                r.ws[size_t(8 * sb + j)] = d * float(sc[j]);
+                set_int_scale(r, 8 * sb + j, d, sc[j]);
                 r.wm[size_t(8 * sb + j)] = -dm * float(mn[j]);
             }
         }
@@ -259,7 +275,7 @@ struct GQ5_K {
             }
             const float d = h2f(x[sb].d), dm = h2f(x[sb].dmin);
             for (int j = 0; j < 8; ++j) {
-                r.ws[size_t(8 * sb + j)] = d * float(sc[j]);
+                set_int_scale(r, 8 * sb + j, d, sc[j]);
                 r.wm[size_t(8 * sb + j)] = -dm * float(mn[j]);
             }
         }
@@ -393,7 +409,7 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
             for (int h = 0; h < 2; ++h)
                 for (int r = 0; r < 8; ++r)
                     p.wm[size_t(16 * b + 8 * h + r)] = s.rows[r].wm[size_t(2 * b + h)];
-        if constexpr (S::kScale16)
+        if constexpr (S::kScale16 || super_sums<S>())
             for (int h = 0; h < 2; ++h) {
                 auto* lanes = reinterpret_cast<int16_t*>(p.sc[size_t(2 * b + h)].b);
                 for (int r = 0; r < 8; ++r)
@@ -470,9 +486,14 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
         sx[c] = S::kMin == Min::Per16 ? a.s16_row(c0 + c) : a.s32_row(c0 + c);
         acc[c] = _mm256_setzero_ps();
     }
+    // Integer sums: of the block, or (super_sums) of the super-block so far.
+    __m256i s[C];
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) s[c] = _mm256_setzero_si256();
     for (int64_t b = 0; b < nb; ++b) {
         const __m256i* w = p.q(b);
-        __m256i s[C];
+        // Whether s starts afresh with this block.
+        const bool first = !super_sums<S>() || b % 8 == 0;
         if constexpr (S::kSigned) {
             const __m256i* sg = p.s(b);
 #pragma GCC unroll 8
@@ -496,12 +517,16 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
                         _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast4(xg(b, g, c))),
                                          _mm256_maddubs_epi16(w1, bcast4(xg(b, g + 1, c))));
                     const __m256i t = _mm256_madd_epi16(t16, sv);
-                    s[c] = g ? _mm256_add_epi32(s[c], t) : t;
+                    s[c] = first && g == 0 ? t : _mm256_add_epi32(s[c], t);
                 }
             }
         } else {
-            // Unsigned weights: kG16 groups summed in 16 bits, then widened.
+            // Unsigned weights: kG16 groups summed in 16 bits, then widened (and scaled).
             static_assert(8 % S::kG16 == 0);
+            const __m256i sv =
+                super_sums<S>()
+                    ? _mm256_load_si256(reinterpret_cast<const __m256i*>(p.sc.data()) + 2 * b)
+                    : ones;
             __m256i s16[C];
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
@@ -513,11 +538,27 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
                     s16[c] = g % S::kG16 ? _mm256_add_epi16(s16[c], t) : t;
                     pin(s16[c]);
                     if (g % S::kG16 == S::kG16 - 1) {
-                        const __m256i t32 = _mm256_madd_epi16(s16[c], ones);
-                        s[c] = g < S::kG16 ? t32 : _mm256_add_epi32(s[c], t32);
+                        const __m256i t32 = _mm256_madd_epi16(s16[c], sv);
+                        s[c] = first && g < S::kG16 ? t32 : _mm256_add_epi32(s[c], t32);
                     }
                 }
             }
+        }
+        if constexpr (super_sums<S>()) {
+            // One float step per super-block, then its 8 blocks' mins.
+            if (b % 8 != 7) continue;
+            const __m256 dv = _mm256_loadu_ps(pws + 8 * b);
+            for (int c = 0; c < C; ++c)
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
+                                         _mm256_mul_ps(dv, _mm256_broadcast_ss(dx[c] + (b >> 3))),
+                                         acc[c]);
+            constexpr int kMins = S::kMin == Min::Per16 ? 16 : 8;  // per super-block
+            for (int64_t j = (b - 7) * kMins / 8; j < (b + 1) * kMins / 8; ++j) {
+                const __m256 wm = _mm256_loadu_ps(pwm + 8 * j);
+                for (int c = 0; c < C; ++c)
+                    acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(sx[c] + j), acc[c]);
+            }
+            continue;
         }
         const __m256 wsv = _mm256_loadu_ps(pws + 8 * b);
         for (int c = 0; c < C; ++c)
@@ -557,7 +598,7 @@ inline __m256i row_block(const RowUnp& r, int64_t b, const int8_t* x) {
         p = _mm256_maddubs_epi16(_mm256_abs_epi8(u), _mm256_sign_epi8(xv, u));
     else
         p = _mm256_maddubs_epi16(u, xv);
-    if constexpr (S::kScale16)
+    if constexpr (S::kScale16 || super_sums<S>())
         return _mm256_madd_epi16(p, _mm256_setr_m128i(_mm_set1_epi16(r.sc[size_t(2 * b)]),
                                                       _mm_set1_epi16(r.sc[size_t(2 * b + 1)])));
     else
