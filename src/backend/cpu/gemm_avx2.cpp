@@ -77,18 +77,18 @@ struct Panel {
 
 enum class Min { None, Per32, Per16 };
 
-// The K-quants (not IQ4_XS) have integer sub-block scales and one float scale d per
+// The K-quants and IQ4_XS have integer sub-block scales and one float scale d per
 // 256-weight super-block: a block's integer sum is multiplied by its sub-block scale in
 // int32 and the super-block's 8 blocks are summed before the one float step with d (as
 // ggml does), instead of a float step per block.
 template <class S>
 constexpr bool super_sums() {
-    return S::kDxShift == 3 && !S::kSigned;
+    return S::kDxShift == 3;
 }
 
-// Block b of an unpacked Q4_K/Q5_K row: d and the block's 6-bit scale (as a 16-bit
-// scale for both halves).
-inline void set_int_scale(RowUnp& r, int64_t b, float d, uint8_t sc) {
+// Block b of an unpacked Q4_K/Q5_K/IQ4_XS row: d and the block's 6-bit scale (as a
+// 16-bit scale for both halves).
+inline void set_int_scale(RowUnp& r, int64_t b, float d, int sc) {
     r.ws[size_t(b)] = d;
     r.sc[size_t(2 * b)] = r.sc[size_t(2 * b + 1)] = int16_t(sc);
 }
@@ -243,7 +243,7 @@ struct GIQ4_XS {
             for (int ib = 0; ib < 8; ++ib) {
                 const int ls = ((x[sb].scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
                                (((x[sb].scales_h >> (2 * ib)) & 3) << 4);
-                r.ws[size_t(8 * sb + ib)] = d * float(ls - 32);
+                set_int_scale(r, 8 * sb + ib, d, ls - 32);
                 r.v()[8 * sb + ib] = iq4_32(x[sb].qs + 16 * ib);
             }
         }
@@ -494,16 +494,23 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
         const __m256i* w = p.q(b);
         // Whether s starts afresh with this block.
         const bool first = !super_sums<S>() || b % 8 == 0;
+        // The 16-bit factor of the block's sums: its sub-block scale (super_sums) or 1.
+        auto block_scale = [&] {
+            return super_sums<S>()
+                       ? _mm256_load_si256(reinterpret_cast<const __m256i*>(p.sc.data()) + 2 * b)
+                       : ones;
+        };
         if constexpr (S::kSigned) {
             const __m256i* sg = p.s(b);
+            const __m256i sv = block_scale();
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
                 const __m256i wa = _mm256_load_si256(w + g), wsg = _mm256_load_si256(sg + g);
                 for (int c = 0; c < C; ++c) {
                     const __m256i x = bcast4(xg(b, g, c));
                     const __m256i t =
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(x, wsg)), ones);
-                    s[c] = g ? _mm256_add_epi32(s[c], t) : t;
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(x, wsg)), sv);
+                    s[c] = first && g == 0 ? t : _mm256_add_epi32(s[c], t);
                 }
             }
         } else if constexpr (S::kScale16) {
@@ -523,10 +530,7 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
         } else {
             // Unsigned weights: kG16 groups summed in 16 bits, then widened (and scaled).
             static_assert(8 % S::kG16 == 0);
-            const __m256i sv =
-                super_sums<S>()
-                    ? _mm256_load_si256(reinterpret_cast<const __m256i*>(p.sc.data()) + 2 * b)
-                    : ones;
+            const __m256i sv = block_scale();
             __m256i s16[C];
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
@@ -552,7 +556,7 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
                 acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
                                          _mm256_mul_ps(dv, _mm256_broadcast_ss(dx[c] + (b >> 3))),
                                          acc[c]);
-            constexpr int kMins = S::kMin == Min::Per16 ? 16 : 8;  // per super-block
+            constexpr int kMins = S::kMin == Min::Per16 ? 16 : S::kMin == Min::Per32 ? 8 : 0;
             for (int64_t j = (b - 7) * kMins / 8; j < (b + 1) * kMins / 8; ++j) {
                 const __m256 wm = _mm256_loadu_ps(pwm + 8 * j);
                 for (int c = 0; c < C; ++c)
