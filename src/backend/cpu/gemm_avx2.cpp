@@ -487,13 +487,14 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
         acc[c] = _mm256_setzero_ps();
     }
     // Integer sums: of the block, or (super_sums) of the super-block so far.
+    constexpr int kStep = super_sums<S>() ? 8 : 1;  // blocks per float step
     __m256i s[C];
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) s[c] = _mm256_setzero_si256();
     for (int64_t b = 0; b < nb; ++b) {
         const __m256i* w = p.q(b);
         // Whether s starts afresh with this block.
-        const bool first = !super_sums<S>() || b % 8 == 0;
+        const bool first = b % kStep == 0;
         // The 16-bit factor of the block's sums: its sub-block scale (super_sums) or 1.
         auto block_scale = [&] {
             return super_sums<S>()
@@ -548,38 +549,20 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
                 }
             }
         }
-        if constexpr (super_sums<S>()) {
-            // One float step per super-block, then its 8 blocks' mins.
-            if (b % 8 != 7) continue;
-            const __m256 dv = _mm256_loadu_ps(pws + 8 * b);
-            for (int c = 0; c < C; ++c)
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
-                                         _mm256_mul_ps(dv, _mm256_broadcast_ss(dx[c] + (b >> 3))),
-                                         acc[c]);
-            constexpr int kMins = S::kMin == Min::Per16 ? 16 : S::kMin == Min::Per32 ? 8 : 0;
-            for (int64_t j = (b - 7) * kMins / 8; j < (b + 1) * kMins / 8; ++j) {
-                const __m256 wm = _mm256_loadu_ps(pwm + 8 * j);
-                for (int c = 0; c < C; ++c)
-                    acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(sx[c] + j), acc[c]);
-            }
-            continue;
-        }
+        // The float step, per block or (super_sums) per super-block, then the mins of the
+        // blocks it covers.
+        if (b % kStep != kStep - 1) continue;
         const __m256 wsv = _mm256_loadu_ps(pws + 8 * b);
         for (int c = 0; c < C; ++c)
             acc[c] = _mm256_fmadd_ps(
                 _mm256_cvtepi32_ps(s[c]),
                 _mm256_mul_ps(wsv, _mm256_broadcast_ss(dx[c] + (b >> S::kDxShift))), acc[c]);
-        if constexpr (S::kMin == Min::Per32) {
-            const __m256 wm = _mm256_loadu_ps(pwm + 8 * b);
+        constexpr int kMins = S::kMin == Min::Per16 ? 2 : S::kMin == Min::Per32 ? 1 : 0;
+#pragma GCC unroll 16
+        for (int64_t j = (b + 1 - kStep) * kMins; j < (b + 1) * kMins; ++j) {
+            const __m256 wm = _mm256_loadu_ps(pwm + 8 * j);
             for (int c = 0; c < C; ++c)
-                acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(sx[c] + b), acc[c]);
-        } else if constexpr (S::kMin == Min::Per16) {
-            const __m256 wm0 = _mm256_loadu_ps(pwm + 16 * b);
-            const __m256 wm1 = _mm256_loadu_ps(pwm + 16 * b + 8);
-            for (int c = 0; c < C; ++c) {
-                acc[c] = _mm256_fmadd_ps(wm0, _mm256_broadcast_ss(sx[c] + 2 * b), acc[c]);
-                acc[c] = _mm256_fmadd_ps(wm1, _mm256_broadcast_ss(sx[c] + 2 * b + 1), acc[c]);
-            }
+                acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(sx[c] + j), acc[c]);
         }
     }
     // Fully unrolled, so that acc stays in registers (see store_lanes).
