@@ -86,6 +86,17 @@ constexpr bool super_sums() {
     return S::kDxShift == 3;
 }
 
+// Q4_0 and Q5_0 store q = w + 2^(bits-1) (kOffsetShift = bits - 1): the panels subtract
+// 2^(bits-1) times the activations' integer block sum from the integer sum, exactly, as
+// ggml does, instead of a float min term per block.
+template <class S>
+constexpr int offset_shift() {
+    if constexpr (requires { S::kOffsetShift; })
+        return S::kOffsetShift;
+    else
+        return 0;
+}
+
 // Block b of an unpacked Q4_K/Q5_K/IQ4_XS row: d and the block's 6-bit scale (as a
 // 16-bit scale for both halves).
 inline void set_int_scale(RowUnp& r, int64_t b, float d, int sc) {
@@ -191,6 +202,7 @@ template <class B, int kBits, bool kHasMin>
 struct GLegacy {
     static constexpr bool kSigned = false, kScale16 = false;
     static constexpr int kG16 = kBits == 4 ? 8 : 4, kDxShift = 0;
+    static constexpr int kOffsetShift = kHasMin ? 0 : kBits - 1;
     static constexpr bool kShuffleX = false;
     static constexpr Min kMin = Min::Per32;
     static void row(const void* src, int64_t nb, RowUnp& r) {
@@ -477,6 +489,7 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
     const float* pwm = p.wm.data();
     const float* dx[C];
     const float* sx[C];
+    const int32_t* xs[C];
     __m256 acc[C];
     // Unrolled, so that acc starts in registers (as a loop it became a memset of the
     // stack and reloads, 8% of the tile's time).
@@ -484,6 +497,7 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
     for (int c = 0; c < C; ++c) {
         dx[c] = a.d_row(c0 + c);
         sx[c] = S::kMin == Min::Per16 ? a.s16_row(c0 + c) : a.s32_row(c0 + c);
+        xs[c] = offset_shift<S>() ? a.xs_row(c0 + c) : nullptr;
         acc[c] = _mm256_setzero_ps();
     }
     // Integer sums: of the block, or (super_sums) of the super-block so far.
@@ -548,6 +562,10 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
                     }
                 }
             }
+            if constexpr (offset_shift<S>() > 0)
+                for (int c = 0; c < C; ++c)
+                    s[c] = _mm256_sub_epi32(
+                        s[c], _mm256_slli_epi32(_mm256_set1_epi32(xs[c][b]), offset_shift<S>()));
         }
         // The float step, per block or (super_sums) per super-block, then the mins of the
         // blocks it covers.
@@ -557,7 +575,10 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
             acc[c] = _mm256_fmadd_ps(
                 _mm256_cvtepi32_ps(s[c]),
                 _mm256_mul_ps(wsv, _mm256_broadcast_ss(dx[c] + (b >> S::kDxShift))), acc[c]);
-        constexpr int kMins = S::kMin == Min::Per16 ? 2 : S::kMin == Min::Per32 ? 1 : 0;
+        constexpr int kMins = offset_shift<S>()       ? 0
+                              : S::kMin == Min::Per16 ? 2
+                              : S::kMin == Min::Per32 ? 1
+                                                      : 0;
 #pragma GCC unroll 16
         for (int64_t j = (b + 1 - kStep) * kMins; j < (b + 1) * kMins; ++j) {
             const __m256 wm = _mm256_loadu_ps(pwm + 8 * j);
@@ -714,6 +735,16 @@ void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1) {
         a.kind == ActKind::BF16)
         return;
     const int64_t k = a.k, ng = k / 4;
+    if (a.kind == ActKind::Q8_0 || a.kind == ActKind::Q8_1)
+        for (int64_t i = m0; i < m1; ++i) {
+            const int8_t* row = a.q_row(i);
+            int32_t* xs = a.xs.data() + i * (k / 32);
+            for (int64_t b = 0; b < k / 32; ++b) {
+                int32_t sum = 0;
+                for (int j = 0; j < 32; ++j) sum += row[32 * b + j];
+                xs[b] = sum;
+            }
+        }
     for (int64_t i = m0; i < m1; ++i) {
         const int64_t t0 = i / kTile * kTile;
         const int64_t nc = std::min<int64_t>(kTile, a.m - t0), c = i - t0;

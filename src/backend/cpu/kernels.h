@@ -29,6 +29,7 @@ struct ActRows {
     std::vector<float> s32;   // Q8_*: d * (sum of the 32 quants) per 32
     std::vector<float> s16;   // Q8_K: d * (sum of the 16 quants) per 16
     std::vector<int8_t> qt;   // Q8_*: q rearranged for a path's GEMM (KernelTable::act_tiles)
+    std::vector<int32_t> xs;  // Q8_0/Q8_1, with qt: the sum of the 32 quants per 32
 
     const float* f_row(int64_t i) const { return f.data() + i * k; }
     const uint16_t* h_row(int64_t i) const { return h.data() + i * k; }
@@ -38,6 +39,7 @@ struct ActRows {
     }
     const float* s32_row(int64_t i) const { return s32.data() + i * (k / 32); }
     const float* s16_row(int64_t i) const { return s16.data() + i * (k / 16); }
+    const int32_t* xs_row(int64_t i) const { return xs.data() + i * (k / 32); }
 };
 
 // Fills `a` from M rows of K floats (x rows `x_stride` floats apart), rows [m0, m1) only,
@@ -60,8 +62,8 @@ using MatmulFn = void (*)(const Tensor& w, int64_t n0, int64_t n1, const ActRows
 using ActRowFn = bool (*)(ActRows& a, const float* x, int64_t i);
 
 // Writes rows [m0, m1) of a.q into a.qt in the layout the path's GEMM reads (a.qt is
-// sized like a.q). Run after act_convert by the same threads, so the rearranged copy is
-// made once per input instead of once per weight slice.
+// sized like a.q), and for Q8_0/Q8_1 their integer block sums into a.xs. Run after act_convert by
+// the same threads, so the rearranged copy is made once per input instead of once per weight slice.
 using ActTilesFn = void (*)(ActRows& a, int64_t m0, int64_t m1);
 
 // out[i] = silu(g[i]) * u[i] for i < n.

@@ -73,6 +73,7 @@ void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m) {
         case ActKind::Q8_1:
             a.q.resize(n);
             a.qt.resize(n);
+            a.xs.resize(n / 32);
             a.d.resize(n / 32);
             a.s32.resize(n / 32);
             break;
