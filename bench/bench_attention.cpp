@@ -71,6 +71,7 @@ BENCHMARK(BM_Attention)
     ->ArgsProduct({{0, 1}, {512}, {512, 1}})
     ->Args({0, 2048, 1})
     ->Args({1, 2048, 1})
+    ->Args({1, 2048, 2048})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
