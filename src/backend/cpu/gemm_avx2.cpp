@@ -11,9 +11,12 @@
 //
 // Integer sums stay exact: unsigned weights of at most 4 bits add 8 groups in 16 bits
 // (8 x 2 x 15 x 127 < 2^15), 5-bit ones 4 groups and 6-bit ones 2; signed 8-bit weights use
-// |w| x sign(x, w) and widen every group. A row's result is computed by the same
-// operations whichever panel it falls in (missing rows are zero-filled), so it does not
-// depend on how the rows were split between threads.
+// |w| x sign(x, w) and widen every group. The K-quants and IQ4_XS then multiply a block's
+// int32 sums by its sub-block scale and sum the 8 blocks of a super-block before one float
+// step; Q4_0 and Q5_0 subtract their weight offset in int32 (see super_sums and
+// offset_shift). A row's result is computed by the same operations whichever panel it
+// falls in (missing rows are zero-filled), so it does not depend on how the rows were
+// split between threads.
 #include "backend/cpu/gemm_avx2.h"
 
 #include <immintrin.h>
