@@ -426,9 +426,14 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
                     p.wm[size_t(16 * b + 8 * h + r)] = s.rows[r].wm[size_t(2 * b + h)];
         if constexpr (S::kScale16 || super_sums<S>())
             for (int h = 0; h < 2; ++h) {
-                auto* lanes = reinterpret_cast<int16_t*>(p.sc[size_t(2 * b + h)].b);
-                for (int r = 0; r < 8; ++r)
-                    lanes[2 * r] = lanes[2 * r + 1] = s.rows[r].sc[size_t(2 * b + h)];
+                // Row r's scale into lanes 2r and 2r + 1 (zero-extended, then copied into
+                // the high half: the 16 bits of a negative scale survive).
+                const size_t j = size_t(2 * b + h);
+                const __m256i w = _mm256_cvtepu16_epi32(_mm_setr_epi16(
+                    s.rows[0].sc[j], s.rows[1].sc[j], s.rows[2].sc[j], s.rows[3].sc[j],
+                    s.rows[4].sc[j], s.rows[5].sc[j], s.rows[6].sc[j], s.rows[7].sc[j]));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(p.sc[j].b),
+                                   _mm256_or_si256(w, _mm256_slli_epi32(w, 16)));
             }
     }
 }
