@@ -424,8 +424,9 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
             for (int h = 0; h < 2; ++h)
                 for (int r = 0; r < 8; ++r)
                     p.wm[size_t(16 * b + 8 * h + r)] = s.rows[r].wm[size_t(2 * b + h)];
+        // (One scale per block: the tile reads only half 0.)
         if constexpr (S::kScale16 || super_sums<S>())
-            for (int h = 0; h < 2; ++h) {
+            for (int h = 0; h < (S::kScale16 ? 2 : 1); ++h) {
                 // Row r's scale into lanes 2r and 2r + 1 (zero-extended, then copied into
                 // the high half: the 16 bits of a negative scale survive).
                 const size_t j = size_t(2 * b + h);
