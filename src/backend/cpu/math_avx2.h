@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace lcx::cpu {
 
@@ -69,6 +70,21 @@ inline __m256i nibbles32(const uint8_t* qs) {
     const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
     return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
                             _mm256_set1_epi8(0x0F));
+}
+
+// 5-bit quants: the low nibbles plus bit j of qh as bit 4 of weight j.
+template <class B>
+inline __m256i q5_bits(const B& x) {
+    uint32_t qh;
+    std::memcpy(&qh, x.qh, 4);
+    // Spread bit j of qh to byte j, then move it to bit 4.
+    const __m256i shuf =
+        _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(qh)), shuf);
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+    const __m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit),
+                                        _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles32(x.qs), hi);
 }
 
 // Decode streams each weight row once; a software prefetch ahead of the loads keeps more

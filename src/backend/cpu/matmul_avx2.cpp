@@ -62,31 +62,49 @@ inline __m256 block_scales8(const void* first, int stride) {
 struct Scales8 {
     __m256 d, m;
 };
-struct VQ4_0 {
-    using B = BlockQ4_0;
-    static constexpr int kPrefetch = 2048;
-    static __m256i unpack(const B& x) { return nibbles32(x.qs); }
-    static __m256i dot(__m256i u, const int8_t* q) {
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i*)q)),
-                                 _mm256_set1_epi16(1));
+// A legacy block's quants as 32 bytes: 4 bits, or 5 with the fifth from qh.
+struct Bits4 {
+    template <class B>
+    static __m256i get(const B& x) {
+        return nibbles32(x.qs);
     }
+};
+struct Bits5 {
+    template <class B>
+    static __m256i get(const B& x) {
+        return q5_bits(x);
+    }
+};
+inline __m256i unsigned_dot(__m256i u, const int8_t* q) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i*)q)),
+                             _mm256_set1_epi16(1));
+}
+// Q4_0 and Q5_0: quants 0..2^bits - 1 with the implicit offset kOffset = 2^(bits-1).
+template <class Block, class Bits, int kOffset>
+struct VOffset {
+    using B = Block;
+    static constexpr int kPrefetch = 2048;
+    static __m256i unpack(const B& x) { return Bits::get(x); }
+    static __m256i dot(__m256i u, const int8_t* q) { return unsigned_dot(u, q); }
     static Scales8 scales(const B* x8) {
         return {block_scales8(&x8->d, sizeof(B)), _mm256_setzero_ps()};
     }
-    // d_w * (d_x * isum - 8 * s_x)
+    // d_w * (d_x * isum - kOffset * s_x)
     static __m256 finish(const Scales8& w, __m256 isum, __m256 dx, __m256 sx) {
-        return _mm256_mul_ps(w.d,
-                             _mm256_fmadd_ps(dx, isum, _mm256_mul_ps(_mm256_set1_ps(-8.0f), sx)));
+        return _mm256_mul_ps(
+            w.d, _mm256_fmadd_ps(dx, isum, _mm256_mul_ps(_mm256_set1_ps(-float(kOffset)), sx)));
     }
     static float finish1(const B& x, int isum, float dx, float sx) {
-        return h2f(x.d) * (dx * float(isum) - 8.0f * sx);
+        return h2f(x.d) * (dx * float(isum) - float(kOffset) * sx);
     }
 };
-struct VQ4_1 {
-    using B = BlockQ4_1;
+// Q4_1 and Q5_1: a stored min per block.
+template <class Block, class Bits>
+struct VWithMin {
+    using B = Block;
     static constexpr int kPrefetch = 2048;
-    static __m256i unpack(const B& x) { return nibbles32(x.qs); }
-    static __m256i dot(__m256i u, const int8_t* q) { return VQ4_0::dot(u, q); }
+    static __m256i unpack(const B& x) { return Bits::get(x); }
+    static __m256i dot(__m256i u, const int8_t* q) { return unsigned_dot(u, q); }
     static Scales8 scales(const B* x8) {
         return {block_scales8(&x8->d, sizeof(B)), block_scales8(&x8->m, sizeof(B))};
     }
@@ -98,6 +116,10 @@ struct VQ4_1 {
         return h2f(x.d) * dx * float(isum) + h2f(x.m) * sx;
     }
 };
+using VQ4_0 = VOffset<BlockQ4_0, Bits4, 8>;
+using VQ5_0 = VOffset<BlockQ5_0, Bits5, 16>;
+using VQ4_1 = VWithMin<BlockQ4_1, Bits4>;
+using VQ5_1 = VWithMin<BlockQ5_1, Bits5>;
 // Signed 8-bit weights (Q8_0, and IQ4_NL after its table lookup): |w| x sign(q, w).
 inline __m256i signed_dot(__m256i w, const int8_t* q) {
     const __m256i a = _mm256_loadu_si256((const __m256i*)q);
@@ -197,9 +219,11 @@ void legacy_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float
     }
 }
 
-// Q4_K: per super-block, the integer sum over 8 sub-blocks of scale_j * (u . q) is exact in
-// int32; the mins use the activation's per-32 sums.
-float q4k_vec_row(const BlockQ4_K* x, const ActRows& a, int64_t c) {
+// Q4_K and Q5_K: per super-block, the integer sum over 8 sub-blocks of scale_j * (u . q) is
+// exact in int32; the mins use the activation's per-32 sums. Q5_K adds bit 2j (low
+// nibbles) or 2j+1 (high nibbles) of qh as bit 4.
+template <class B, bool kQ5>
+float k45_vec_row(const B* x, const ActRows& a, int64_t c) {
     const int64_t nsb = a.k / 256;
     const int8_t* q = a.q_row(c);
     const float* dxs = a.d_row(c);
@@ -214,10 +238,20 @@ float q4k_vec_row(const BlockQ4_K* x, const ActRows& a, int64_t c) {
             _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc64))));
         const int8_t* qb = q + sb * 256;
         __m256i sum = _mm256_setzero_si256();
+        [[maybe_unused]] __m256i qh;
+        if constexpr (kQ5) qh = _mm256_loadu_si256((const __m256i*)x[sb].qh);
         for (int j = 0; j < 4; ++j) {
             const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
-            const __m256i lo = _mm256_and_si256(v, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            __m256i lo = _mm256_and_si256(v, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if constexpr (kQ5) {
+                const __m256i b4 = _mm256_set1_epi8(0x10);
+                lo = _mm256_or_si256(
+                    lo, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j), 4), b4));
+                hi = _mm256_or_si256(
+                    hi,
+                    _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j + 1), 4), b4));
+            }
             const __m256i plo =
                 _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i*)(qb + 64 * j)));
             const __m256i phi =
@@ -593,13 +627,15 @@ KernelTable make_table() {
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
     // Formats without a direct decode kernel use the panels for every shape.
-    for (DType d : {DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q5_K, DType::IQ4_XS})
-        set(d, gemm_avx2(d));
+    for (DType d : {DType::Q2_K, DType::Q3_K, DType::IQ4_XS}) set(d, gemm_avx2(d));
     set(DType::Q4_1, vec_or_gemm<legacy_vec<VQ4_1>, DType::Q4_1>);
     set(DType::IQ4_NL, vec_or_gemm<legacy_vec<VIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q4_0, vec_or_gemm<legacy_vec<VQ4_0>, DType::Q4_0>);
     set(DType::Q8_0, vec_or_gemm<legacy_vec<VQ8_0>, DType::Q8_0>);
-    set(DType::Q4_K, vec_or_gemm<k_vec<BlockQ4_K, q4k_vec_row>, DType::Q4_K>);
+    set(DType::Q4_K, vec_or_gemm<k_vec<BlockQ4_K, k45_vec_row<BlockQ4_K, false>>, DType::Q4_K>);
+    set(DType::Q5_K, vec_or_gemm<k_vec<BlockQ5_K, k45_vec_row<BlockQ5_K, true>>, DType::Q5_K>);
+    set(DType::Q5_0, vec_or_gemm<legacy_vec<VQ5_0>, DType::Q5_0>);
+    set(DType::Q5_1, vec_or_gemm<legacy_vec<VQ5_1>, DType::Q5_1>);
     set(DType::Q6_K, vec_or_gemm<k_vec<BlockQ6_K, q6k_vec_row>, DType::Q6_K>);
     return t;
 }
