@@ -327,6 +327,32 @@ float q6k_vec_row(const BlockQ6_K* x, const ActRows& a, int64_t c) {
     return hsum(_mm256_sub_ps(acc, accm));
 }
 
+// IQ4_XS: IQ4_NL's table values in 32-weight blocks with a 6-bit scale (minus 32) each,
+// applied in int32 as the 16-bit factor of vpmaddwd; one float step per 256 weights.
+float iq4xs_vec_row(const BlockIQ4_XS* x, const ActRows& a, int64_t c) {
+    const int64_t nsb = a.k / 256;
+    const int8_t* q = a.q_row(c);
+    const float* dxs = a.d_row(c);
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)kvalues_iq4nl));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        prefetch_ahead(x + sb, 2048, int(sizeof(x[0])));
+        const BlockIQ4_XS& b = x[sb];
+        const int8_t* qb = q + sb * 256;
+        __m256i sum = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+            const int ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
+                           (((b.scales_h >> (2 * ib)) & 3) << 4);
+            const __m256i w = _mm256_shuffle_epi8(tbl, nibbles32(b.qs + 16 * ib));
+            const __m256i xv = _mm256_loadu_si256((const __m256i*)(qb + 32 * ib));
+            const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, _mm256_set1_epi16(int16_t(ls - 32))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b.d) * dxs[sb]), _mm256_cvtepi32_ps(sum), acc);
+    }
+    return hsum(acc);
+}
+
 template <class B, float (*Row)(const B*, const ActRows&, int64_t)>
 void k_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     for (int64_t n = n0; n < n1; ++n)  // row-major, as legacy_vec
@@ -627,7 +653,7 @@ KernelTable make_table() {
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
     // Formats without a direct decode kernel use the panels for every shape.
-    for (DType d : {DType::Q2_K, DType::Q3_K, DType::IQ4_XS}) set(d, gemm_avx2(d));
+    for (DType d : {DType::Q2_K, DType::Q3_K}) set(d, gemm_avx2(d));
     set(DType::Q4_1, vec_or_gemm<legacy_vec<VQ4_1>, DType::Q4_1>);
     set(DType::IQ4_NL, vec_or_gemm<legacy_vec<VIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q4_0, vec_or_gemm<legacy_vec<VQ4_0>, DType::Q4_0>);
@@ -637,6 +663,7 @@ KernelTable make_table() {
     set(DType::Q5_0, vec_or_gemm<legacy_vec<VQ5_0>, DType::Q5_0>);
     set(DType::Q5_1, vec_or_gemm<legacy_vec<VQ5_1>, DType::Q5_1>);
     set(DType::Q6_K, vec_or_gemm<k_vec<BlockQ6_K, q6k_vec_row>, DType::Q6_K>);
+    set(DType::IQ4_XS, vec_or_gemm<k_vec<BlockIQ4_XS, iq4xs_vec_row>, DType::IQ4_XS>);
     return t;
 }
 
