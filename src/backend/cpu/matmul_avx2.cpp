@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/gemm_avx2.h"
@@ -272,35 +273,62 @@ float k45_vec_row(const B* x, const ActRows& a, int64_t c) {
     return hsum(_mm256_sub_ps(acc, accm));
 }
 
-// Q6_K: 6-bit unsigned quants (offset 32 folded into the per-16 activation sums), signed
-// 8-bit scales per 16 applied in int32.
-float q6k_vec_row(const BlockQ6_K* x, const ActRows& a, int64_t c) {
+// Q6_K and Q3_K: unsigned quants (6-bit with offset 32, or 3-bit with offset 4, folded
+// into the per-16 activation sums), signed 8-bit scales per 16 applied in int32. Both lay
+// a half super-block out as 4 vectors of 32 weights, sub-blocks 8h + 2j and 8h + 2j + 1.
+template <class B>
+inline __m128i scales16_of(const B& b) {
+    if constexpr (std::is_same_v<B, BlockQ6_K>) {
+        return _mm_loadu_si128((const __m128i*)b.scales);
+    } else {
+        uint8_t sc[16];
+        get_scales_q3k(b.scales, sc);
+        return _mm_sub_epi8(_mm_loadu_si128((const __m128i*)sc), _mm_set1_epi8(32));
+    }
+}
+inline void unpack_half(const BlockQ6_K& b, int h, __m256i u[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+    const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
+    const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
+    u[0] =
+        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
+    u[1] =
+        _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
+    u[2] =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m3));
+    u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+}
+inline void unpack_half(const BlockQ3_K& b, int h, __m256i u[4]) {
+    const __m256i m2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i hm = _mm256_loadu_si256((const __m256i*)b.hmask);
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
+    for (int j = 0; j < 4; ++j) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + j)));
+        const __m256i hi =
+            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+        u[j] = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
+    }
+}
+template <class B>
+float k36_vec_row(const B* x, const ActRows& a, int64_t c) {
+    constexpr float kOffset = std::is_same_v<B, BlockQ6_K> ? 32.0f : 4.0f;
     const int64_t nsb = a.k / 256;
     const int8_t* q = a.q_row(c);
     const float* dxs = a.d_row(c);
     const float* sx = a.s16_row(c);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
         prefetch_ahead(x + sb, 2048, int(sizeof(x[0])));
-        const BlockQ6_K& b = x[sb];
-        const __m128i sc8 = _mm_loadu_si128((const __m128i*)b.scales);
+        const B& b = x[sb];
+        const __m128i sc8 = scales16_of(b);
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         const int8_t* qb = q + sb * 256;
         __m256i sum = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
-            const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
-            const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
             __m256i u[4];
-            u[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
-            u[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
-            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                   _mm256_and_si256(qh, m3));
-            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+            unpack_half(b, h, u);
             // Scales of sub-blocks 8h+2j (low lane) and 8h+2j+1 (high lane).
             const __m256i sh = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
                                  : _mm256_permute2x128_si256(sc16, sc16, 0x00);
@@ -320,7 +348,7 @@ float q6k_vec_row(const BlockQ6_K* x, const ActRows& a, int64_t c) {
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dxs[sb]), _mm256_cvtepi32_ps(sum), acc);
         const __m256 s0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8));
         const __m256 s1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)));
-        const __m256 dd = _mm256_set1_ps(32.0f * d);
+        const __m256 dd = _mm256_set1_ps(kOffset * d);
         accm = _mm256_fmadd_ps(_mm256_mul_ps(dd, s0), _mm256_loadu_ps(sx + sb * 16), accm);
         accm = _mm256_fmadd_ps(_mm256_mul_ps(dd, s1), _mm256_loadu_ps(sx + sb * 16 + 8), accm);
     }
@@ -653,7 +681,7 @@ KernelTable make_table() {
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
     // Formats without a direct decode kernel use the panels for every shape.
-    for (DType d : {DType::Q2_K, DType::Q3_K}) set(d, gemm_avx2(d));
+    for (DType d : {DType::Q2_K}) set(d, gemm_avx2(d));
     set(DType::Q4_1, vec_or_gemm<legacy_vec<VQ4_1>, DType::Q4_1>);
     set(DType::IQ4_NL, vec_or_gemm<legacy_vec<VIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q4_0, vec_or_gemm<legacy_vec<VQ4_0>, DType::Q4_0>);
@@ -662,7 +690,8 @@ KernelTable make_table() {
     set(DType::Q5_K, vec_or_gemm<k_vec<BlockQ5_K, k45_vec_row<BlockQ5_K, true>>, DType::Q5_K>);
     set(DType::Q5_0, vec_or_gemm<legacy_vec<VQ5_0>, DType::Q5_0>);
     set(DType::Q5_1, vec_or_gemm<legacy_vec<VQ5_1>, DType::Q5_1>);
-    set(DType::Q6_K, vec_or_gemm<k_vec<BlockQ6_K, q6k_vec_row>, DType::Q6_K>);
+    set(DType::Q6_K, vec_or_gemm<k_vec<BlockQ6_K, k36_vec_row<BlockQ6_K>>, DType::Q6_K>);
+    set(DType::Q3_K, vec_or_gemm<k_vec<BlockQ3_K, k36_vec_row<BlockQ3_K>>, DType::Q3_K>);
     set(DType::IQ4_XS, vec_or_gemm<k_vec<BlockIQ4_XS, iq4xs_vec_row>, DType::IQ4_XS>);
     return t;
 }
