@@ -276,9 +276,9 @@ TEST(Matmul, BitIdenticalForAnyThreadCount) {
 TEST(Matmul, FewRowsGiveTheBitsOfOneRow) {
     const CpuPath path = cpu_best_path();
     auto be = make_cpu_backend(1, {path});
-    for (DType t :
-         {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
-          DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS, DType::F16}) {
+    for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
+                    DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS,
+                    DType::F16}) {
         for (int64_t m : {2, 3, 4, 5}) {
             const int64_t k = is_k(t) ? 1024 : 800, n = 21;
             Tensor w = make_weight(t, k, n, 11);

@@ -273,13 +273,16 @@ float k45_vec_row(const B* x, const ActRows& a, int64_t c) {
     return hsum(_mm256_sub_ps(acc, accm));
 }
 
-// Q6_K and Q3_K: unsigned quants (6-bit with offset 32, or 3-bit with offset 4, folded
-// into the per-16 activation sums), signed 8-bit scales per 16 applied in int32. Both lay
-// a half super-block out as 4 vectors of 32 weights, sub-blocks 8h + 2j and 8h + 2j + 1.
+// Q6_K, Q3_K and Q2_K: unsigned quants (6-bit with offset 32, 3-bit with offset 4, or
+// 2-bit with a min per 16, all folded into the per-16 activation sums), 8-bit scales per
+// 16 applied in int32. All lay a half super-block out as 4 vectors of 32 weights,
+// sub-blocks 8h + 2j and 8h + 2j + 1.
 template <class B>
 inline __m128i scales16_of(const B& b) {
     if constexpr (std::is_same_v<B, BlockQ6_K>) {
         return _mm_loadu_si128((const __m128i*)b.scales);
+    } else if constexpr (std::is_same_v<B, BlockQ2_K>) {
+        return _mm_and_si128(_mm_loadu_si128((const __m128i*)b.scales), _mm_set1_epi8(15));
     } else {
         uint8_t sc[16];
         get_scales_q3k(b.scales, sc);
@@ -311,9 +314,29 @@ inline void unpack_half(const BlockQ3_K& b, int h, __m256i u[4]) {
         u[j] = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
     }
 }
+inline void unpack_half(const BlockQ2_K& b, int h, __m256i u[4]) {
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
+    for (int j = 0; j < 4; ++j)
+        u[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
+}
+// What the per-16 activation sums are multiplied by and subtracted with, for sub-blocks
+// 0-7 and 8-15: offset x d x scale (Q6_K: 32, Q3_K: 4), or Q2_K's dmin x min.
+template <class B>
+inline void min_factors(const B& b, __m128i sc8, __m256 f[2]) {
+    if constexpr (std::is_same_v<B, BlockQ2_K>) {
+        const __m128i mn = _mm_and_si128(
+            _mm_srli_epi16(_mm_loadu_si128((const __m128i*)b.scales), 4), _mm_set1_epi8(15));
+        const __m256 dm = _mm256_set1_ps(h2f(b.dmin));
+        f[0] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)));
+        f[1] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(mn, 8))));
+    } else {
+        const __m256 dd = _mm256_set1_ps((std::is_same_v<B, BlockQ6_K> ? 32.0f : 4.0f) * h2f(b.d));
+        f[0] = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8)));
+        f[1] = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8))));
+    }
+}
 template <class B>
 float k36_vec_row(const B* x, const ActRows& a, int64_t c) {
-    constexpr float kOffset = std::is_same_v<B, BlockQ6_K> ? 32.0f : 4.0f;
     const int64_t nsb = a.k / 256;
     const int8_t* q = a.q_row(c);
     const float* dxs = a.d_row(c);
@@ -344,13 +367,11 @@ float k36_vec_row(const B* x, const ActRows& a, int64_t c) {
                 sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
             }
         }
-        const float d = h2f(b.d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dxs[sb]), _mm256_cvtepi32_ps(sum), acc);
-        const __m256 s0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8));
-        const __m256 s1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)));
-        const __m256 dd = _mm256_set1_ps(kOffset * d);
-        accm = _mm256_fmadd_ps(_mm256_mul_ps(dd, s0), _mm256_loadu_ps(sx + sb * 16), accm);
-        accm = _mm256_fmadd_ps(_mm256_mul_ps(dd, s1), _mm256_loadu_ps(sx + sb * 16 + 8), accm);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b.d) * dxs[sb]), _mm256_cvtepi32_ps(sum), acc);
+        __m256 f[2];
+        min_factors(b, sc8, f);
+        accm = _mm256_fmadd_ps(f[0], _mm256_loadu_ps(sx + sb * 16), accm);
+        accm = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(sx + sb * 16 + 8), accm);
     }
     return hsum(_mm256_sub_ps(acc, accm));
 }
@@ -680,8 +701,6 @@ KernelTable make_table() {
     set(DType::F32, float_matmul<WF32>);
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
-    // Formats without a direct decode kernel use the panels for every shape.
-    for (DType d : {DType::Q2_K}) set(d, gemm_avx2(d));
     set(DType::Q4_1, vec_or_gemm<legacy_vec<VQ4_1>, DType::Q4_1>);
     set(DType::IQ4_NL, vec_or_gemm<legacy_vec<VIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q4_0, vec_or_gemm<legacy_vec<VQ4_0>, DType::Q4_0>);
@@ -692,6 +711,7 @@ KernelTable make_table() {
     set(DType::Q5_1, vec_or_gemm<legacy_vec<VQ5_1>, DType::Q5_1>);
     set(DType::Q6_K, vec_or_gemm<k_vec<BlockQ6_K, k36_vec_row<BlockQ6_K>>, DType::Q6_K>);
     set(DType::Q3_K, vec_or_gemm<k_vec<BlockQ3_K, k36_vec_row<BlockQ3_K>>, DType::Q3_K>);
+    set(DType::Q2_K, vec_or_gemm<k_vec<BlockQ2_K, k36_vec_row<BlockQ2_K>>, DType::Q2_K>);
     set(DType::IQ4_XS, vec_or_gemm<k_vec<BlockIQ4_XS, iq4xs_vec_row>, DType::IQ4_XS>);
     return t;
 }
