@@ -94,7 +94,9 @@ std::vector<Case> cases_for(DType t) {
     if (is_k(t)) return {{256, 37, 1}, {512, 19, 5}, {768, 33, 11}, {1280, 9, 2}};
     // Legacy: K = 96 and 288 leave blocks after the last group of 8 (the kernels' tail);
     // K = 800 is 16 + 8 + 1 blocks (every loop of the decode kernels).
-    std::vector<Case> cs{{96, 21, 1}, {288, 37, 3}, {512, 19, 9}, {1024, 17, 2}, {800, 13, 1}};
+    // M = 9 and 14 end the tiled kernels' 4-row tiles with 1 and 2 rows left.
+    std::vector<Case> cs{{96, 21, 1},   {288, 37, 3},  {512, 19, 9},
+                         {256, 23, 14}, {1024, 17, 2}, {800, 13, 1}};
     // M = 70 reaches the float formats' panels (from 64 rows; 70 = 11 tiles of 6 + 4),
     // and K = 259 their tail after the last 8 values.
     if (t == DType::F32 || t == DType::F16 || t == DType::BF16) {

@@ -100,11 +100,11 @@ constexpr int offset_shift() {
         return 0;
 }
 
-// Block b of an unpacked Q4_K/Q5_K/IQ4_XS row: d and the block's 6-bit scale (as a
-// 16-bit scale for both halves).
+// Block b of an unpacked Q4_K/Q5_K/IQ4_XS row: d and the block's 6-bit scale (in the slot
+// of the block's first half; the panel reads only that one).
 inline void set_int_scale(RowUnp& r, int64_t b, float d, int sc) {
     r.ws[size_t(b)] = d;
-    r.sc[size_t(2 * b)] = r.sc[size_t(2 * b + 1)] = int16_t(sc);
+    r.sc[size_t(2 * b)] = int16_t(sc);
 }
 
 // ---- per-type row unpacking ------------------------------------------------------------
@@ -427,8 +427,6 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
 // ---- the tile: 8 panel rows x C activation rows -----------------------------------------
 // Activation rows per register tile.
 constexpr int kTile = 4;
-// Up to kRowsMaxM activation rows take rows_matmul.
-constexpr int64_t kRowsMaxM = 2;
 
 // An empty asm that claims to change v: stops the compiler from re-associating a chain of
 // integer adds into a tree, which needs more registers than AVX2 has and spills.
@@ -585,98 +583,6 @@ void panel_tile(const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, 
     for (int c = 0; c < C; ++c) store_lanes(acc[c], y + size_t(c0 + c) * ys + size_t(n), nr);
 }
 
-// ---- few activation rows: one unpacked row at a time ---------------------------------------
-// With one or two activation rows a panel costs more to build than it saves, so each row
-// is unpacked alone and dotted in natural order: the integer sums of 8 blocks are reduced
-// into one vector (a lane per block) and scaled together.
-
-// Integer dot product of block b of an unpacked row with 32 activation quants, as 8 lanes.
-template <class S>
-inline __m256i row_block(const RowUnp& r, int64_t b, const int8_t* x) {
-    const __m256i u = reinterpret_cast<const __m256i*>(r.u.data())[b];
-    const __m256i xv = _mm256_loadu_si256((const __m256i*)x);
-    __m256i p;
-    if constexpr (S::kSigned)
-        p = _mm256_maddubs_epi16(_mm256_abs_epi8(u), _mm256_sign_epi8(xv, u));
-    else
-        p = _mm256_maddubs_epi16(u, xv);
-    if constexpr (S::kScale16 || super_sums<S>())
-        return _mm256_madd_epi16(p, _mm256_setr_m128i(_mm_set1_epi16(r.sc[size_t(2 * b)]),
-                                                      _mm_set1_epi16(r.sc[size_t(2 * b + 1)])));
-    else
-        return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// The float contribution of blocks [b0, b0 + nb8) (nb8 <= 8; isum: a lane per block).
-template <class S>
-inline __m256 row_scale(const RowUnp& r, int64_t b0, int nb8, __m256i isum, const float* dx,
-                        const float* sx, __m256 acc) {
-    if (nb8 == 8) {
-        const __m256 dxv =
-            S::kDxShift == 3 ? _mm256_set1_ps(dx[b0 >> 3]) : _mm256_loadu_ps(dx + b0);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(r.ws.data() + b0), dxv),
-                              _mm256_cvtepi32_ps(isum), acc);
-        if constexpr (S::kMin == Min::Per32)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(r.wm.data() + b0), _mm256_loadu_ps(sx + b0), acc);
-        if constexpr (S::kMin == Min::Per16)
-            for (int h = 0; h < 2; ++h)
-                acc = _mm256_fmadd_ps(_mm256_loadu_ps(r.wm.data() + 2 * b0 + 8 * h),
-                                      _mm256_loadu_ps(sx + 2 * b0 + 8 * h), acc);
-        return acc;
-    }
-    alignas(32) float d[8] = {}, m0[8] = {}, m1[8] = {}, x0[8] = {}, x1[8] = {};
-    for (int i = 0; i < nb8; ++i) {
-        const int64_t b = b0 + i;
-        d[i] = r.ws[size_t(b)] * dx[b >> S::kDxShift];
-        if constexpr (S::kMin == Min::Per32) {
-            m0[i] = r.wm[size_t(b)];
-            x0[i] = sx[b];
-        } else if constexpr (S::kMin == Min::Per16) {
-            m0[i] = r.wm[size_t(2 * b)];
-            x0[i] = sx[2 * b];
-            m1[i] = r.wm[size_t(2 * b + 1)];
-            x1[i] = sx[2 * b + 1];
-        }
-    }
-    acc = _mm256_fmadd_ps(_mm256_load_ps(d), _mm256_cvtepi32_ps(isum), acc);
-    if constexpr (S::kMin != Min::None)
-        acc = _mm256_fmadd_ps(_mm256_load_ps(m0), _mm256_load_ps(x0), acc);
-    if constexpr (S::kMin == Min::Per16)
-        acc = _mm256_fmadd_ps(_mm256_load_ps(m1), _mm256_load_ps(x1), acc);
-    return acc;
-}
-
-template <class S>
-float row_dot(const RowUnp& r, int64_t nb, const ActRows& a, int64_t c) {
-    const int8_t* q = a.q_row(c);
-    const float* dx = a.d_row(c);
-    const float* sx = S::kMin == Min::Per16 ? a.s16_row(c) : a.s32_row(c);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
-        const int nb8 = int(std::min<int64_t>(8, nb - b0));
-        __m256i s[8];
-        for (int i = 0; i < 8; ++i)
-            s[i] = i < nb8 ? row_block<S>(r, b0 + i, q + 32 * (b0 + i)) : _mm256_setzero_si256();
-        acc = row_scale<S>(r, b0, nb8, reduce8(s), dx, sx, acc);
-    }
-    return hsum(acc);
-}
-
-template <class S>
-void rows_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    RowUnp& r = scratch().rows[0];
-    const int64_t nb = a.k / 32;
-    r.resize(nb);
-    const int row_bytes = int(w.nb(1));
-    for (int64_t n = n0; n < n1; ++n) {
-        // Decode through this path streams rows: fetch two rows ahead while this one is
-        // unpacked.
-        if (n + 2 < n1) prefetch_ahead(w.row(n + 2), 0, row_bytes);
-        S::row(w.row(n), nb, r);
-        for (int64_t c = 0; c < a.m; ++c) y[size_t(c) * ys + size_t(n)] = row_dot<S>(r, nb, a, c);
-    }
-}
-
 // The last rem (< kTile) activation rows.
 template <class S, int C>
 void tail_tile(int rem, const Panel& p, const ActRows& a, const int8_t* xt, int64_t c0, float* y,
@@ -691,10 +597,6 @@ void tail_tile(int rem, const Panel& p, const ActRows& a, const int8_t* xt, int6
 
 template <class S>
 void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    if (a.m <= kRowsMaxM) {
-        rows_matmul<S>(w, n0, n1, a, y, ys);
-        return;
-    }
     Scratch& s = scratch();
     s.panel.resize(a.k / 32);
     const int8_t* xq = a.qt.data();
@@ -725,9 +627,7 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
 // apart, which would compete for the same L1 sets. Chunks of rows are multiples of 4
 // from row 0, so every chunk starts on a tile.
 void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1) {
-    if (a.m <= kRowsMaxM || a.kind == ActKind::F32 || a.kind == ActKind::F16 ||
-        a.kind == ActKind::BF16)
-        return;
+    if (a.kind == ActKind::F32 || a.kind == ActKind::F16 || a.kind == ActKind::BF16) return;
     const int64_t k = a.k, ng = k / 4;
     if (a.kind == ActKind::Q8_0 || a.kind == ActKind::Q8_1)
         for (int64_t i = m0; i < m1; ++i) {

@@ -1,6 +1,6 @@
 // AVX2 prompt-shaped products over 8-row interleaved weight panels (gemm_avx2.cpp).
-// Meant for many activation rows; formats without a direct decode kernel use them for
-// every shape.
+// Meant for many activation rows (matmul_avx2.cpp sends up to kVecMaxM rows to its direct
+// kernels instead); correct for any number.
 #pragma once
 
 #include "backend/cpu/kernels.h"
