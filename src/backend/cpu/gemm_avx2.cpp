@@ -157,23 +157,10 @@ struct GQ6_K {
     static constexpr Min kMin = Min::Per16;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const B* x = static_cast<const B*>(src);
-        const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             const B& b = x[sb];
             __m256i* u = r.v() + 8 * sb;
-            for (int h = 0; h < 2; ++h) {
-                const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
-                const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
-                const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
-                u[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                               _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
-                u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
-                u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                               _mm256_and_si256(qh, m3));
-                u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
-            }
+            for (int h = 0; h < 2; ++h) unpack_half(b, h, u + 4 * h);
             const float d = h2f(b.d);
             for (int j = 0; j < 8; ++j) r.ws[size_t(8 * sb + j)] = d;
             for (int g = 0; g < 16; ++g) {
@@ -257,7 +244,7 @@ struct GQ5_K {
     static constexpr Min kMin = Min::Per32;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const auto* x = static_cast<const BlockQ5_K*>(src);
-        const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             uint8_t sc[8], mn[8];
             get_scales_mins_k4(x[sb].scales, sc, mn);
@@ -265,13 +252,9 @@ struct GQ5_K {
             __m256i* u = r.v() + 8 * sb;
             for (int j = 0; j < 4; ++j) {
                 const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
-                // Bit 2j (low nibbles) and 2j+1 (high nibbles) of qh, moved to bit 4.
-                const __m256i hlo =
-                    _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j), 4), b4);
-                const __m256i hhi =
-                    _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j + 1), 4), b4);
-                u[2 * j] = _mm256_or_si256(_mm256_and_si256(v, m4), hlo);
-                u[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), hhi);
+                u[2 * j] = _mm256_and_si256(v, m4);
+                u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                q5k_add_high(qh, j, u[2 * j], u[2 * j + 1]);
             }
             const float d = h2f(x[sb].d), dm = h2f(x[sb].dmin);
             for (int j = 0; j < 8; ++j) {
@@ -288,15 +271,10 @@ struct GQ2_K {
     static constexpr Min kMin = Min::Per16;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const auto* x = static_cast<const BlockQ2_K*>(src);
-        const __m256i m2 = _mm256_set1_epi8(3);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             const BlockQ2_K& b = x[sb];
             __m256i* u = r.v() + 8 * sb;
-            for (int h = 0; h < 2; ++h) {
-                const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
-                for (int j = 0; j < 4; ++j)
-                    u[4 * h + j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2);
-            }
+            for (int h = 0; h < 2; ++h) unpack_half(b, h, u + 4 * h);
             const float d = h2f(b.d), dm = h2f(b.dmin);
             for (int j = 0; j < 8; ++j) r.ws[size_t(8 * sb + j)] = d;
             for (int g = 0; g < 16; ++g) {
@@ -313,23 +291,12 @@ struct GQ3_K {
     static constexpr Min kMin = Min::Per16;
     static void row(const void* src, int64_t nb, RowUnp& r) {
         const auto* x = static_cast<const BlockQ3_K*>(src);
-        const __m256i m2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             const BlockQ3_K& b = x[sb];
             uint8_t sc[16];
             get_scales_q3k(b.scales, sc);
-            const __m256i hm = _mm256_loadu_si256((const __m256i*)b.hmask);
             __m256i* u = r.v() + 8 * sb;
-            for (int h = 0; h < 2; ++h) {
-                const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
-                for (int j = 0; j < 4; ++j) {
-                    const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + j)));
-                    const __m256i hi =
-                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
-                    u[4 * h + j] =
-                        _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
-                }
-            }
+            for (int h = 0; h < 2; ++h) unpack_half(b, h, u + 4 * h);
             const float d = h2f(b.d);
             for (int j = 0; j < 8; ++j) r.ws[size_t(8 * sb + j)] = d;
             for (int g = 0; g < 16; ++g) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "quant/blocks.h"
+
 namespace lcx::cpu {
 
 // e^x for x <= 0 (Cephes polynomial, ~1 ulp); 0 below -87.3 (where e^x is subnormal) and
@@ -87,6 +89,48 @@ inline __m256i q5_bits(const B& x) {
     return _mm256_or_si256(nibbles32(x.qs), hi);
 }
 
+// Q5_K: adds the fifth bits of 64-weight chunk j (qh: the super-block's 32 qh bytes) to its
+// low-nibble (bit 2j of qh) and high-nibble (bit 2j + 1) weights, as 0x10.
+inline void q5k_add_high(__m256i qh, int j, __m256i& lo, __m256i& hi) {
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    lo = _mm256_or_si256(lo,
+                         _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j), 4), b4));
+    hi = _mm256_or_si256(
+        hi, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j + 1), 4), b4));
+}
+
+// Half h (weights 128h .. 128h + 127) of a Q6_K, Q3_K or Q2_K super-block as 4 vectors of
+// 32 unsigned quants: vector j holds sub-blocks 8h + 2j and 8h + 2j + 1 (16 weights each).
+inline void unpack_half(const BlockQ6_K& b, int h, __m256i u[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+    const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
+    const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
+    u[0] =
+        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
+    u[1] =
+        _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
+    u[2] =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m3));
+    u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+}
+inline void unpack_half(const BlockQ3_K& b, int h, __m256i u[4]) {
+    const __m256i m2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i hm = _mm256_loadu_si256((const __m256i*)b.hmask);
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
+    for (int j = 0; j < 4; ++j) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + j)));
+        const __m256i hi =
+            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+        u[j] = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
+    }
+}
+inline void unpack_half(const BlockQ2_K& b, int h, __m256i u[4]) {
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
+    for (int j = 0; j < 4; ++j)
+        u[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
+}
 // Decode streams each weight row once; a software prefetch ahead of the loads keeps more
 // memory requests in flight than the hardware prefetcher alone (rows follow each other,
 // so running past a row's end fetches the next one). Distances measured on the 2-core

@@ -245,14 +245,7 @@ float k45_vec_row(const B* x, const ActRows& a, int64_t c) {
             const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
             __m256i lo = _mm256_and_si256(v, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if constexpr (kQ5) {
-                const __m256i b4 = _mm256_set1_epi8(0x10);
-                lo = _mm256_or_si256(
-                    lo, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j), 4), b4));
-                hi = _mm256_or_si256(
-                    hi,
-                    _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j + 1), 4), b4));
-            }
+            if constexpr (kQ5) q5k_add_high(qh, j, lo, hi);
             const __m256i plo =
                 _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i*)(qb + 64 * j)));
             const __m256i phi =
@@ -288,36 +281,6 @@ inline __m128i scales16_of(const B& b) {
         get_scales_q3k(b.scales, sc);
         return _mm_sub_epi8(_mm_loadu_si128((const __m128i*)sc), _mm_set1_epi8(32));
     }
-}
-inline void unpack_half(const BlockQ6_K& b, int h, __m256i u[4]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
-    const __m256i ql0 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h));
-    const __m256i ql1 = _mm256_loadu_si256((const __m256i*)(b.ql + 64 * h + 32));
-    const __m256i qh = _mm256_loadu_si256((const __m256i*)(b.qh + 32 * h));
-    u[0] =
-        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
-    u[1] =
-        _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
-    u[2] =
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m3));
-    u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
-}
-inline void unpack_half(const BlockQ3_K& b, int h, __m256i u[4]) {
-    const __m256i m2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    const __m256i hm = _mm256_loadu_si256((const __m256i*)b.hmask);
-    const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
-    for (int j = 0; j < 4; ++j) {
-        const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + j)));
-        const __m256i hi =
-            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
-        u[j] = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
-    }
-}
-inline void unpack_half(const BlockQ2_K& b, int h, __m256i u[4]) {
-    const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
-    for (int j = 0; j < 4; ++j)
-        u[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
 }
 // What the per-16 activation sums are multiplied by and subtracted with, for sub-blocks
 // 0-7 and 8-15: offset x d x scale (Q6_K: 32, Q3_K: 4), or Q2_K's dmin x min.
