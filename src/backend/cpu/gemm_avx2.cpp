@@ -594,7 +594,9 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
 // apart, which would compete for the same L1 sets. Chunks of rows are multiples of 4
 // from row 0, so every chunk starts on a tile.
 void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1) {
-    if (a.kind == ActKind::F32 || a.kind == ActKind::F16 || a.kind == ActKind::BF16) return;
+    if (a.m <= kVecMaxM || a.kind == ActKind::F32 || a.kind == ActKind::F16 ||
+        a.kind == ActKind::BF16)
+        return;
     const int64_t k = a.k, ng = k / 4;
     if (a.kind == ActKind::Q8_0 || a.kind == ActKind::Q8_1)
         for (int64_t i = m0; i < m1; ++i) {

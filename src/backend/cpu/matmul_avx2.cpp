@@ -372,11 +372,7 @@ void k_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, 
             y[size_t(c) * ys + size_t(n)] = Row(reinterpret_cast<const B*>(w.row(n)), a, c);
 }
 
-// Up to kVecMaxM activation rows use the direct kernel, more the interleaved panels of
-// gemm_avx2.cpp. A panel costs an unpack and a transpose per 8 rows, which few activation
-// rows do not repay: at 5632 x 2048 on 2 threads the direct kernels measured 1.3-2.5x the
-// panels' GFLOP/s for 3 to 6 rows; at 8 the panels lead for Q4_0 and Q4_K.
-constexpr int64_t kVecMaxM = 6;
+// kVecMaxM (gemm_avx2.h) decides between the direct kernels and the panels.
 template <MatmulFn Vec, DType T>
 void vec_or_gemm(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     static const MatmulFn gemm = gemm_avx2(T);
