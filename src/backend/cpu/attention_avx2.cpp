@@ -3,8 +3,9 @@
 // walked in tiles of 16 cells, converted to f32 once per tile and reused by every row:
 //  1. S = Q·Kᵀ: K tile transposed to [hd][16], each row's 16 logits are 16 FMA chains
 //     over hd (broadcast q[j] × 16 cells), then scale, softcap, mask (-inf).
-//  2. Softmax per row over the visible tiles (sum in double, as the reference), P
-//     normalized and rounded to f16 for an f16 V cache.
+//  2. Softmax per row over the visible tiles (the row's maximum kept while its logits are
+//     made; sum in double, as the reference, over float sums of 4 tiles), P normalized
+//     and rounded to f16 for an f16 V cache.
 //  3. O += P·V: V tile as [16][hd] rows, 4 query rows × 16 columns of accumulators.
 // Every output element is the same sequence of operations whatever the item's extent,
 // so results do not depend on the thread count. Tiles no query row of the item can see
@@ -114,6 +115,7 @@ inline void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, fl
 
 struct Scratch {
     std::vector<float> q, s, o, kt, vt;
+    std::vector<float> mx;       // per row: lane-wise max of its logits so far (8 floats)
     std::vector<uint16_t> mask;  // [tile][token]: visible cells of the tile
     std::vector<uint8_t> active;
     template <class T>
@@ -123,17 +125,58 @@ struct Scratch {
     }
 };
 
+// mask[ti * ntok + tl]: bit cc set when token t0 + tl sees cell 16 ti + cc. Eight cells at
+// a time: their positions (-1 for empty cells and those past n_kv) against the token's
+// causal limit and window.
+void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, uint16_t* mask) {
+    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        __m256i cp[2];
+        for (int half = 0; half < 2; ++half) {
+            const int64_t c = ti * kTile + 8 * half;
+            if (a.kv_positions && c + 8 <= a.n_kv) {
+                cp[half] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.kv_positions + c));
+            } else if (a.kv_positions) {
+                alignas(32) int32_t t[8];
+                for (int i = 0; i < 8; ++i) t[i] = c + i < a.n_kv ? a.kv_positions[c + i] : -1;
+                cp[half] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
+            } else {
+                const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(int32_t(c)), step);
+                const __m256i past = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(a.n_kv)), idx);
+                cp[half] = _mm256_blendv_epi8(none, idx, past);
+            }
+        }
+        for (int64_t tl = 0; tl < ntok; ++tl) {
+            const int32_t pos = a.positions[t0 + tl];
+            // Window: pos - cp < w, i.e. cp > pos - w (clamped: positions may be anything).
+            const int64_t lo = a.p.sliding_window > 0 ? int64_t(pos) - a.p.sliding_window : -1;
+            const __m256i vlo = _mm256_set1_epi32(int32_t(std::max<int64_t>(lo, -1)));
+            const __m256i vpos = _mm256_set1_epi32(pos);
+            uint32_t m = 0;
+            for (int half = 0; half < 2; ++half) {
+                __m256i vis = _mm256_cmpgt_epi32(cp[half], vlo);
+                if (a.p.causal) vis = _mm256_andnot_si256(_mm256_cmpgt_epi32(cp[half], vpos), vis);
+                m |= uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(vis))) << (8 * half);
+            }
+            mask[ti * ntok + tl] = uint16_t(m);
+        }
+    }
+}
+
 void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
     thread_local Scratch sc;
     const int64_t hd = a.hd, nh = a.n_head, n_kv = a.n_kv;
     const int64_t nhs = h1 - h0, ntok = t1 - t0, R = nhs * ntok;
-    const int64_t n_tiles = (n_kv + kTile - 1) / kTile, lds = n_tiles * kTile;
+    // Rows of S one tile longer than needed: a power-of-two stride put the rows' cells of a
+    // tile in the same L1 sets, and the tile loops then missed on every row.
+    const int64_t n_tiles = (n_kv + kTile - 1) / kTile, lds = n_tiles * kTile + kTile;
     const AttentionParams& p = a.p;
     float* Q = Scratch::get(sc.q, size_t(R * hd));
     float* S = Scratch::get(sc.s, size_t(R * lds));
     float* O = Scratch::get(sc.o, size_t(R * hd));
     float* KT = Scratch::get(sc.kt, size_t(hd * kTile));
     float* VT = Scratch::get(sc.vt, size_t(hd * kTile));
+    float* MX = Scratch::get(sc.mx, size_t(R * 8));
     uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
     uint8_t* active = Scratch::get(sc.active, size_t(n_tiles));
 
@@ -160,20 +203,11 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         }
     }
 
-    // Visibility per tile and token.
+    visibility(a, t0, ntok, n_tiles, mask);
     bool any_active = false;
     for (int64_t ti = 0; ti < n_tiles; ++ti) {
         uint16_t any = 0;
-        for (int64_t tl = 0; tl < ntok; ++tl) {
-            const int32_t pos = a.positions[t0 + tl];
-            uint16_t m = 0;
-            for (int cc = 0; cc < kTile; ++cc) {
-                const int64_t c = ti * kTile + cc;
-                if (c < n_kv && a.visible(pos, a.cell_pos(c))) m |= uint16_t(1u << cc);
-            }
-            mask[ti * ntok + tl] = m;
-            any |= m;
-        }
+        for (int64_t tl = 0; tl < ntok; ++tl) any |= mask[ti * ntok + tl];
         active[ti] = any != 0;
         any_active |= any != 0;
     }
@@ -182,6 +216,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     if (any_active) {
         // 1. Logits.
         const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
+        std::fill(MX, MX + R * 8, -INFINITY);
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
             if (!active[ti]) continue;
             // K tile rows staged in VT as [16][hd], then transposed into KT [hd][16].
@@ -199,6 +234,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             auto finish = [&](int64_t r, __m256(&acc)[2]) {
                 const uint32_t m = mask[ti * ntok + r / nhs];
                 float* s = S + r * lds + ti * kTile;
+                __m256 mx = _mm256_loadu_ps(MX + 8 * r);
                 for (int half = 0; half < 2; ++half) {
                     __m256 x = _mm256_mul_ps(acc[half], scale);
                     if (p.softcap > 0) {
@@ -207,9 +243,11 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                         for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
                         x = _mm256_load_ps(tmp);
                     }
-                    _mm256_storeu_ps(s + 8 * half,
-                                     _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half)));
+                    x = _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half));
+                    _mm256_storeu_ps(s + 8 * half, x);
+                    mx = _mm256_max_ps(mx, x);
                 }
+                _mm256_storeu_ps(MX + 8 * r, mx);
             };
             __m256 acc[6][2];
             int64_t r = 0;
@@ -227,34 +265,32 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             }
         }
 
-        // 2. Softmax per row over the active tiles.
+        // 2. Softmax per row over the active tiles (the maxima came with the logits).
         for (int64_t r = 0; r < R; ++r) {
             float* s = S + r * lds;
-            __m256 vmx = ninf;
-            for (int64_t ti = 0; ti < n_tiles; ++ti) {
-                if (!active[ti]) continue;
-                vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(s + ti * kTile));
-                vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(s + ti * kTile + 8));
-            }
-            alignas(32) float mt[8];
-            _mm256_store_ps(mt, vmx);
-            float mx = mt[0];
-            for (int i = 1; i < 8; ++i) mx = std::max(mx, mt[i]);
+            const float mx = hmax(_mm256_loadu_ps(MX + 8 * r));
             if (mx == -INFINITY) {  // sees nothing: zero probabilities, zero output
                 for (int64_t ti = 0; ti < n_tiles; ++ti)
                     if (active[ti]) std::fill(s + ti * kTile, s + ti * kTile + kTile, 0.0f);
                 continue;
             }
             const __m256 vm = _mm256_set1_ps(mx);
+            // The sum: in float over 4 tiles at a time (at fixed tile indices, so a row's
+            // sum does not depend on which other tiles its item visits), then in double.
             __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+            __m256 fsum = _mm256_setzero_ps();
             for (int64_t ti = 0; ti < n_tiles; ++ti) {
-                if (!active[ti]) continue;
-                for (int half = 0; half < 2; ++half) {
-                    float* e = s + ti * kTile + 8 * half;
-                    const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
-                    _mm256_storeu_ps(e, x);
-                    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
-                    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+                if (active[ti])
+                    for (int half = 0; half < 2; ++half) {
+                        float* e = s + ti * kTile + 8 * half;
+                        const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
+                        _mm256_storeu_ps(e, x);
+                        fsum = _mm256_add_ps(fsum, x);
+                    }
+                if (ti % 4 == 3 || ti == n_tiles - 1) {
+                    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
+                    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
+                    fsum = _mm256_setzero_ps();
                 }
             }
             alignas(32) double st[4];
