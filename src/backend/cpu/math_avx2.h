@@ -128,11 +128,31 @@ inline void unpack_half(const BlockQ3_K& b, int h, __m256i u[4]) {
     const __m256i hm = _mm256_loadu_si256((const __m256i*)b.hmask);
     const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));
     for (int j = 0; j < 4; ++j) {
-        const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + j)));
-        const __m256i hi =
-            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
-        u[j] = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
+        // Bit 4h + j of each hmask byte moved to bit 2 (16-bit shifts: the bits that cross
+        // from the neighbouring byte are masked off).
+        const int sh = 4 * h + j - 2;
+        const __m256i hi = _mm256_and_si256(
+            sh >= 0 ? _mm256_srli_epi16(hm, sh) : _mm256_slli_epi16(hm, -sh), four);
+        u[j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), hi);
     }
+}
+
+// Q3_K's 16 6-bit scales (12 bytes: low 4 bits of scales 0-7 and 8-15 in the low and high
+// nibbles of bytes 0-7, their top 2 bits in bytes 8-11), minus 32, as 16 signed bytes.
+// Reads exactly the 12 bytes.
+inline __m128i q3k_scales(const uint8_t* s) {
+    int64_t lo8;
+    int32_t hi4;
+    std::memcpy(&lo8, s, 8);
+    std::memcpy(&hi4, s + 8, 4);
+    const __m128i v = _mm_cvtsi64_si128(lo8), m4 = _mm_set1_epi8(0x0F);
+    // Low bits: [bytes 0-7 & 15, bytes 0-7 >> 4].
+    const __m128i low =
+        _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    // Top bits: 32-bit lane k takes bits 2k, 2k + 1 of each of bytes 8-11.
+    const __m128i t = _mm_srlv_epi32(_mm_set1_epi32(hi4), _mm_setr_epi32(0, 2, 4, 6));
+    const __m128i top = _mm_slli_epi16(_mm_and_si128(t, _mm_set1_epi8(3)), 4);
+    return _mm_sub_epi8(_mm_or_si128(low, top), _mm_set1_epi8(32));
 }
 inline void unpack_half(const BlockQ2_K& b, int h, __m256i u[4]) {
     const __m256i q = _mm256_loadu_si256((const __m256i*)(b.qs + 32 * h));

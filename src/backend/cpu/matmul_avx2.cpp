@@ -277,9 +277,7 @@ inline __m128i scales16_of(const B& b) {
     } else if constexpr (std::is_same_v<B, BlockQ2_K>) {
         return _mm_and_si128(_mm_loadu_si128((const __m128i*)b.scales), _mm_set1_epi8(15));
     } else {
-        uint8_t sc[16];
-        get_scales_q3k(b.scales, sc);
-        return _mm_sub_epi8(_mm_loadu_si128((const __m128i*)sc), _mm_set1_epi8(32));
+        return q3k_scales(b.scales);
     }
 }
 // What the per-16 activation sums are multiplied by and subtracted with, for sub-blocks
