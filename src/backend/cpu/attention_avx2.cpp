@@ -3,10 +3,11 @@
 // walked in tiles of 16 cells, converted to f32 once per tile and reused by every row:
 //  1. S = Q·Kᵀ: K tile transposed to [hd][16], each row's 16 logits are 16 FMA chains
 //     over hd (broadcast q[j] × 16 cells), then scale, softcap, mask (-inf).
-//  2. Softmax per row over the visible tiles (the row's maximum kept while its logits are
-//     made; sum in double, as the reference, over float sums of 4 tiles), P normalized
-//     and rounded to f16 for an f16 V cache.
-//  3. O += P·V: V tile as [16][hd] rows, 4 query rows × 16 columns of accumulators.
+//  2. Softmax per row over the visible tiles: the row's maximum is kept while its logits
+//     are made; one pass of exponentials and their sum (in double, as the reference, over
+//     float sums of 4 tiles).
+//  3. O += P·V: each tile's P normalized (and rounded to f16 for an f16 V cache) just
+//     before use, the V tile as [16][hd] rows, 6 query rows × 16 columns of accumulators.
 // Every output element is the same sequence of operations whatever the item's extent,
 // so results do not depend on the thread count. Tiles no query row of the item can see
 // (past a causal diagonal, before a window, empty cells) are skipped.
@@ -116,6 +117,7 @@ inline void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, fl
 struct Scratch {
     std::vector<float> q, s, o, kt, vt;
     std::vector<float> mx;       // per row: lane-wise max of its logits so far (8 floats)
+    std::vector<float> inv;      // per row: 1 / the sum of its exponentials
     std::vector<uint16_t> mask;  // [tile][token]: visible cells of the tile
     std::vector<uint8_t> active;
     template <class T>
@@ -177,6 +179,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     float* KT = Scratch::get(sc.kt, size_t(hd * kTile));
     float* VT = Scratch::get(sc.vt, size_t(hd * kTile));
     float* MX = Scratch::get(sc.mx, size_t(R * 8));
+    float* INV = Scratch::get(sc.inv, size_t(R));
     uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
     uint8_t* active = Scratch::get(sc.active, size_t(n_tiles));
 
@@ -272,6 +275,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             if (mx == -INFINITY) {  // sees nothing: zero probabilities, zero output
                 for (int64_t ti = 0; ti < n_tiles; ++ti)
                     if (active[ti]) std::fill(s + ti * kTile, s + ti * kTile + kTile, 0.0f);
+                INV[r] = 0.0f;
                 continue;
             }
             const __m256 vm = _mm256_set1_ps(mx);
@@ -296,18 +300,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             alignas(32) double st[4];
             _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
             const double sum = (st[0] + st[1]) + (st[2] + st[3]);
-            const __m256 inv = _mm256_set1_ps(sum > 0 ? float(1.0 / sum) : 0.0f);
-            for (int64_t ti = 0; ti < n_tiles; ++ti) {
-                if (!active[ti]) continue;
-                for (int half = 0; half < 2; ++half) {
-                    float* e = s + ti * kTile + 8 * half;
-                    __m256 w = _mm256_mul_ps(_mm256_loadu_ps(e), inv);
-                    // ggml multiplies the f16 V by the probabilities rounded to f16.
-                    if (a.vt == DType::F16)
-                        w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
-                    _mm256_storeu_ps(e, w);
-                }
-            }
+            INV[r] = sum > 0 ? float(1.0 / sum) : 0.0f;
         }
 
         // 3. O += P·V.
@@ -324,7 +317,20 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                 else
                     std::fill(dst, dst + hd, 0.0f);
             }
-            const float* P = S + ti * kTile;
+            // P of the tile: normalized here, while the tile's column of S is in L1
+            // (a separate pass over all of S went through L2).
+            float* P = S + ti * kTile;
+            for (int64_t r = 0; r < R; ++r) {
+                const __m256 inv = _mm256_set1_ps(INV[r]);
+                for (int half = 0; half < 2; ++half) {
+                    float* e = P + r * lds + 8 * half;
+                    __m256 w = _mm256_mul_ps(_mm256_loadu_ps(e), inv);
+                    // ggml multiplies the f16 V by the probabilities rounded to f16.
+                    if (a.vt == DType::F16)
+                        w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+                    _mm256_storeu_ps(e, w);
+                }
+            }
             int64_t r = 0;
             for (; r + 6 <= R; r += 6) rows_pv<6>(P + r * lds, lds, VT, hd, O + r * hd);
             for (; r + 4 <= R; r += 4) rows_pv<4>(P + r * lds, lds, VT, hd, O + r * hd);
