@@ -13,6 +13,8 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
 #include "common/error.h"
+#include "common/fp16.h"
+#include "quant/blocks.h"
 #include "quant/quant.h"
 
 namespace lcx {
@@ -205,6 +207,60 @@ TEST(Matmul, ExtremeQuantsMatchReference) {
                     << cpu_path_name(path) << " " << dtype_name(t) << " at " << i;
             }
         }
+    }
+}
+
+// K-quant blocks of arbitrary bytes (every scale, min, high-bit and sign pattern, which
+// quantizing smooth data does not reach), with finite f16 super-block scales: the SIMD
+// paths against the reference for decode, a few rows and the panels.
+template <class B>
+Tensor random_blocks(DType t, int64_t k, int64_t n, std::mt19937& rng) {
+    Tensor w = Tensor::zeros(t, {k, n});
+    auto* b = static_cast<B*>(w.data());
+    const int64_t nb = n * k / 256;
+    std::uniform_real_distribution<float> d(-0.02f, 0.02f);
+    for (int64_t i = 0; i < nb; ++i) {
+        auto* bytes = reinterpret_cast<uint8_t*>(b + i);
+        for (size_t j = 0; j < sizeof(B); ++j) bytes[j] = uint8_t(rng());
+        b[i].d = fp32_to_fp16(d(rng));
+        if constexpr (requires { b[i].dmin; }) b[i].dmin = fp32_to_fp16(d(rng));
+    }
+    return w;
+}
+
+TEST(Matmul, ArbitraryKQuantBytesMatchReference) {
+    const int64_t k = 512, n = 19;
+    std::mt19937 rng(5);
+    const Tensor ws[] = {random_blocks<BlockQ2_K>(DType::Q2_K, k, n, rng),
+                         random_blocks<BlockQ3_K>(DType::Q3_K, k, n, rng),
+                         random_blocks<BlockQ4_K>(DType::Q4_K, k, n, rng),
+                         random_blocks<BlockQ5_K>(DType::Q5_K, k, n, rng),
+                         random_blocks<BlockQ6_K>(DType::Q6_K, k, n, rng),
+                         random_blocks<BlockIQ4_XS>(DType::IQ4_XS, k, n, rng)};
+    auto ref = make_cpu_backend(1, {CpuPath::Scalar});
+    for (CpuPath path : {CpuPath::Avx2, CpuPath::Avx512}) {
+        if (!cpu_path_supported(path)) continue;
+        auto fast = make_cpu_backend(2, {path});
+        for (const Tensor& w : ws)
+            for (int64_t m : {1, 4, 37}) {
+                Tensor x = make_input(k, m, uint32_t(m));
+                Tensor y0 = Tensor::zeros(DType::F32, {n, m});
+                Tensor y1 = Tensor::zeros(DType::F32, {n, m});
+                ref->matmul(w, x, y0);
+                fast->matmul(w, x, y1);
+                std::vector<float> wr(static_cast<size_t>(k));
+                for (int64_t mi = 0; mi < m; ++mi) {
+                    auto xs = act_as_seen(w.type(), x.data_as<float>() + mi * k, k);
+                    for (int64_t ni = 0; ni < n; ++ni) {
+                        dequantize_row(w.type(), w.row(ni), wr.data(), k);
+                        const double tol = 2e-5 * abs_dot(wr, xs) + 1e-5;
+                        ASSERT_NEAR(y1.data_as<float>()[mi * n + ni],
+                                    y0.data_as<float>()[mi * n + ni], tol)
+                            << cpu_path_name(path) << " " << dtype_name(w.type()) << " m=" << m
+                            << " n=" << ni << " row " << mi;
+                    }
+                }
+            }
     }
 }
 

@@ -66,8 +66,6 @@ inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// The 32 4-bit quants of a legacy block (16 bytes: low nibbles are weights 0-15, high
-// nibbles 16-31) as 32 bytes in weight order.
 // The largest of the 8 lanes.
 inline float hmax(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -76,6 +74,8 @@ inline float hmax(__m256 v) {
     return _mm_cvtss_f32(m);
 }
 
+// The 32 4-bit quants of a legacy block (16 bytes: low nibbles are weights 0-15, high
+// nibbles 16-31) as 32 bytes in weight order.
 inline __m256i nibbles32(const uint8_t* qs) {
     const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
     return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
