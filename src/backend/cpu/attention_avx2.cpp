@@ -114,6 +114,45 @@ inline void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, fl
     if (j < hd) tile_pv<NR, 1>(p, ldp, vt, hd, o, j);
 }
 
+// The K tile of cells [16 ti, 16 ti + 16) as KT [hd][16] (zero past n_kv). An f16 cache is
+// converted and transposed in registers, 8 cells × 8 values at a time; other types are
+// staged as rows in `rows` [16][hd] first.
+void load_k_tile(const AttnArgs& a, int64_t hk, int64_t ti, float* rows, float* kt) {
+    const int64_t hd = a.hd;
+    if (a.kt == DType::F16) {
+        for (int half = 0; half < 2; ++half) {
+            const uint16_t* src[8];
+            int n = 0;  // cells of this half inside the cache
+            for (int i = 0; i < 8; ++i) {
+                const int64_t c = ti * kTile + 8 * half + i;
+                if (c < a.n_kv) n = i + 1;
+                src[i] = c < a.n_kv ? reinterpret_cast<const uint16_t*>(a.k_row(hk, c)) : nullptr;
+            }
+            for (int64_t j = 0; j < hd; j += 8) {
+                __m256 r[8];
+                for (int i = 0; i < 8; ++i)
+                    r[i] = i < n ? _mm256_cvtph_ps(_mm_loadu_si128(
+                                       reinterpret_cast<const __m128i*>(src[i] + j)))
+                                 : _mm256_setzero_ps();
+                transpose8_ps(r);
+                for (int i = 0; i < 8; ++i) _mm256_storeu_ps(kt + (j + i) * kTile + 8 * half, r[i]);
+            }
+        }
+        return;
+    }
+    for (int cc = 0; cc < kTile; ++cc) {
+        const int64_t c = ti * kTile + cc;
+        float* dst = rows + cc * hd;
+        if (c < a.n_kv)
+            load_row(a.kt, a.k_row(hk, c), dst, hd);
+        else
+            std::fill(dst, dst + hd, 0.0f);
+    }
+    for (int half = 0; half < 2; ++half)
+        for (int64_t j = 0; j < hd; j += 8)
+            transpose8(rows + half * 8 * hd + j, hd, kt + j * kTile + half * 8, kTile);
+}
+
 struct Scratch {
     std::vector<float> q, s, o, kt, vt;
     std::vector<float> mx;       // per row: lane-wise max of its logits so far (8 floats)
@@ -222,18 +261,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         std::fill(MX, MX + R * 8, -INFINITY);
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
             if (!active[ti]) continue;
-            // K tile rows staged in VT as [16][hd], then transposed into KT [hd][16].
-            for (int cc = 0; cc < kTile; ++cc) {
-                const int64_t c = ti * kTile + cc;
-                float* dst = VT + cc * hd;
-                if (c < n_kv)
-                    load_row(a.kt, a.k_row(hk, c), dst, hd);
-                else
-                    std::fill(dst, dst + hd, 0.0f);
-            }
-            for (int half = 0; half < 2; ++half)
-                for (int64_t j = 0; j < hd; j += 8)
-                    transpose8(VT + half * 8 * hd + j, hd, KT + j * kTile + half * 8, kTile);
+            load_k_tile(a, hk, ti, VT, KT);
             auto finish = [&](int64_t r, __m256(&acc)[2]) {
                 const uint32_t m = mask[ti * ntok + r / nhs];
                 float* s = S + r * lds + ti * kTile;
