@@ -158,7 +158,7 @@ struct Scratch {
     std::vector<float> mx;       // per row: lane-wise max of its logits so far (8 floats)
     std::vector<float> inv;      // per row: 1 / the sum of its exponentials
     std::vector<uint16_t> mask;  // [tile][token]: visible cells of the tile
-    std::vector<uint8_t> active;
+    std::vector<uint16_t> seen;  // [tile]: cells of the tile some token of the item sees
     template <class T>
     static T* get(std::vector<T>& v, size_t n) {
         if (v.size() < n) v.resize(n);
@@ -220,7 +220,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     float* MX = Scratch::get(sc.mx, size_t(R * 8));
     float* INV = Scratch::get(sc.inv, size_t(R));
     uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
-    uint8_t* active = Scratch::get(sc.active, size_t(n_tiles));
+    uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
 
     // Query rows (r = token-in-block * nhs + head-in-slice) in the precision of the K·Q
     // product: f16-rounded for an f16 cache, Q8_0-quantized for a Q8_0 one.
@@ -250,7 +250,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     for (int64_t ti = 0; ti < n_tiles; ++ti) {
         uint16_t any = 0;
         for (int64_t tl = 0; tl < ntok; ++tl) any |= mask[ti * ntok + tl];
-        active[ti] = any != 0;
+        seen[ti] = any;
         any_active |= any != 0;
     }
     std::fill(O, O + R * hd, 0.0f);
@@ -260,7 +260,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
         std::fill(MX, MX + R * 8, -INFINITY);
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
-            if (!active[ti]) continue;
+            if (!seen[ti]) continue;
             load_k_tile(a, hk, ti, VT, KT);
             auto finish = [&](int64_t r, __m256(&acc)[2]) {
                 const uint32_t m = mask[ti * ntok + r / nhs];
@@ -302,7 +302,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             const float mx = hmax(_mm256_loadu_ps(MX + 8 * r));
             if (mx == -INFINITY) {  // sees nothing: zero probabilities, zero output
                 for (int64_t ti = 0; ti < n_tiles; ++ti)
-                    if (active[ti]) std::fill(s + ti * kTile, s + ti * kTile + kTile, 0.0f);
+                    if (seen[ti]) std::fill(s + ti * kTile, s + ti * kTile + kTile, 0.0f);
                 INV[r] = 0.0f;
                 continue;
             }
@@ -312,7 +312,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
             __m256 fsum = _mm256_setzero_ps();
             for (int64_t ti = 0; ti < n_tiles; ++ti) {
-                if (active[ti])
+                if (seen[ti])
                     for (int half = 0; half < 2; ++half) {
                         float* e = s + ti * kTile + 8 * half;
                         const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
@@ -333,9 +333,8 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
 
         // 3. O += P·V.
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
-            if (!active[ti]) continue;
-            uint32_t any = 0;
-            for (int64_t tl = 0; tl < ntok; ++tl) any |= mask[ti * ntok + tl];
+            const uint32_t any = seen[ti];
+            if (!any) continue;
             for (int cc = 0; cc < kTile; ++cc) {
                 const int64_t c = ti * kTile + cc;
                 float* dst = VT + cc * hd;

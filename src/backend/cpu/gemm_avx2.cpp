@@ -293,14 +293,14 @@ struct GQ3_K {
         const auto* x = static_cast<const BlockQ3_K*>(src);
         for (int64_t sb = 0; sb < nb / 8; ++sb) {
             const BlockQ3_K& b = x[sb];
-            uint8_t sc[16];
-            get_scales_q3k(b.scales, sc);
+            alignas(16) int8_t sc[16];
+            _mm_store_si128(reinterpret_cast<__m128i*>(sc), q3k_scales(b.scales));
             __m256i* u = r.v() + 8 * sb;
             for (int h = 0; h < 2; ++h) unpack_half(b, h, u + 4 * h);
             const float d = h2f(b.d);
             for (int j = 0; j < 8; ++j) r.ws[size_t(8 * sb + j)] = d;
             for (int g = 0; g < 16; ++g) {
-                const int s = int(sc[g]) - 32;
+                const int s = sc[g];
                 r.sc[size_t(16 * sb + g)] = int16_t(s);
                 r.wm[size_t(16 * sb + g)] = -4.0f * d * float(s);
             }
