@@ -15,6 +15,7 @@
 #endif
 
 #include "quant/quant.h"
+#include "quant/repack.h"
 #include "tensor/tensor.h"
 
 namespace lcx::bench {
@@ -71,6 +72,12 @@ inline double read_bandwidth_gbs(int n_threads) {
 }
 
 inline Tensor random_weight(DType t, int64_t k, int64_t n, uint32_t seed = 1) {
+    if (is_packed(t)) {  // the file type's weights, repacked as a model load does
+        const Tensor f = random_weight(traits(t).file_type, k, n, seed);
+        Tensor w = Tensor::zeros(t, {k, n});
+        pack_rows(t, f.data(), w.data(), n, k);
+        return w;
+    }
     std::mt19937 rng(seed);
     std::normal_distribution<float> dist(0.0f, 1.0f);
     Tensor w = Tensor::zeros(t, {k, n});
@@ -94,9 +101,9 @@ inline Tensor random_input(int64_t k, int64_t m) {
     return x;
 }
 
-inline const DType kBenchTypes[] = {DType::F32,  DType::F16,    DType::BF16,  DType::Q4_0,
-                                    DType::Q4_1, DType::Q5_0,   DType::Q5_1,  DType::Q8_0,
-                                    DType::Q2_K, DType::Q3_K,   DType::Q4_K,  DType::Q5_K,
-                                    DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+inline const DType kBenchTypes[] = {DType::F32,     DType::F16,  DType::BF16,   DType::Q4_0,
+                                    DType::Q4_0_R8, DType::Q4_1, DType::Q5_0,   DType::Q5_1,
+                                    DType::Q8_0,    DType::Q2_K, DType::Q3_K,   DType::Q4_K,
+                                    DType::Q5_K,    DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
 
 }  // namespace lcx::bench

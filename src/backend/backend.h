@@ -116,6 +116,14 @@ class Backend {
     virtual void dequantize(const Tensor& w, Tensor& out) = 0;
 
     // ---- products ------------------------------------------------------------------
+    // The layout in which this backend multiplies a weight of `type`, `n_rows` rows of `k`,
+    // fastest: `type` itself or a packed layout of it (quant/repack.h), which a model
+    // loaded for this backend makes once for the weights that only matmul reads.
+    virtual DType matmul_layout(DType type, int64_t n_rows, int64_t k) const {
+        (void)n_rows;
+        (void)k;
+        return type;
+    }
     virtual void matmul(const Tensor& w, const Tensor& x, Tensor& y) = 0;
     // Several products sharing one input x (Q/K/V, gate/up): x is converted once.
     virtual void matmul_many(const Tensor& x, std::span<const MatmulTask> tasks) = 0;
@@ -143,6 +151,8 @@ class Backend {
 
 struct CpuBackendOptions {
     CpuPath path = CpuPath::Auto;
+    // Offer packed weight layouts where the path has kernels for them (matmul_layout).
+    bool repack = true;
 };
 
 // n_threads <= 0: one per hardware thread.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "common/bandwidth.h"
 #include "common/error.h"
 #include "gguf/gguf_file.h"
@@ -132,6 +133,9 @@ class ProfilingBackend final : public Backend {
     void dequantize(const Tensor& w, Tensor& out) override {
         timed("dequantize", [&] { in_->dequantize(w, out); });
     }
+    DType matmul_layout(DType type, int64_t n_rows, int64_t k) const override {
+        return in_->matmul_layout(type, n_rows, k);
+    }
     void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
         timed("matmul " + weight_role(w.name()), [&] { in_->matmul(w, x, y); });
     }
@@ -174,6 +178,7 @@ struct BenchArgs {
     int reps = 5;
     bool json = false;
     bool profile = false;
+    bool no_repack = false;
     double bandwidth_gbs = 0;  // > 0: skip the measurement (tests, repeated runs)
     int bandwidth_mib = 1024;  // buffer of the measurement; must dwarf the L3 cache
 };
@@ -316,7 +321,9 @@ void run_bench(const BenchArgs& a) {
         return e && *e && std::string(e) != "0";
     }();
 
-    std::unique_ptr<Backend> cpu = make_cpu_backend(a.threads);
+    CpuBackendOptions bo;
+    bo.repack = !a.no_repack;
+    std::unique_ptr<Backend> cpu = make_cpu_backend(a.threads, bo);
     const int threads = cpu->n_threads();
     // Before the model is loaded, so that its 1 GiB buffer is gone again by the time the
     // resident set is read.
@@ -331,10 +338,10 @@ void run_bench(const BenchArgs& a) {
         const std::span<const uint8_t> bytes(
             lcx_bundled_model_begin, size_t(lcx_bundled_model_end - lcx_bundled_model_begin));
         model = Model::from_gguf(
-            gguf::GgufFile::from_memory(bytes, /*copy=*/false, "bundled stories260K"));
+            gguf::GgufFile::from_memory(bytes, /*copy=*/false, "bundled stories260K"), cpu.get());
         file = "stories260K (bundled)";
     } else {
-        model = Model::load(a.model_path);
+        model = Model::load(a.model_path, cpu.get());
         file = std::filesystem::path(a.model_path).filename().string();
     }
     ProfilingBackend* prof = nullptr;
@@ -477,6 +484,7 @@ void add_bench_command(CLI::App& app) {
         ->delimiter(',');
     cmd->add_option("-t,--threads", args->threads, "threads (default: all cores)");
     cmd->add_option("-r,--repetitions", args->reps, "repetitions of each test (default: 5)");
+    add_repack_option(cmd, args->no_repack);
     cmd->add_flag("--json", args->json, "print a JSON array, one object per test");
     cmd->add_flag("--profile", args->profile,
                   "time every backend operation (also LCX_PROFILE=1); the breakdown goes to "

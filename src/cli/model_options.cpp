@@ -28,6 +28,13 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool bundled_default) {
     cmd->add_option("--ctk,--cache-type-k", o.cache_type_k, "K cache type: f16, f32, q8_0");
     cmd->add_option("--ctv,--cache-type-v", o.cache_type_v, "V cache type: f16, f32, q8_0");
     cmd->add_option("--cache-type", o.cache_type, "K and V cache type: f16, f32, q8_0");
+    add_repack_option(cmd, o.no_repack);
+}
+
+void add_repack_option(CLI::App* cmd, bool& no_repack) {
+    cmd->add_flag("--no-repack", no_repack,
+                  "keep every weight in the file's layout, mapped without a copy (by default "
+                  "Q4_0 weights are interleaved 8 rows at a time at load, for faster products)");
 }
 
 void add_sampling_options(CLI::App* cmd, SamplerParams& p) {
@@ -46,22 +53,25 @@ void add_sampling_options(CLI::App* cmd, SamplerParams& p) {
 
 LoadedModel load_model(const ModelOptions& o, bool allow_bundled, int64_t default_ctx) {
     LoadedModel lm;
+    CpuBackendOptions bo;
+    bo.repack = !o.no_repack;
+    lm.backend = make_cpu_backend(o.threads, bo);
     if (o.model_path.empty()) {
         check(allow_bundled, "no model given (use -m MODEL.gguf)");
         const std::span<const uint8_t> bytes(
             lcx_bundled_model_begin, size_t(lcx_bundled_model_end - lcx_bundled_model_begin));
         lm.model = Model::from_gguf(
-            gguf::GgufFile::from_memory(bytes, /*copy=*/false, "bundled stories260K"));
+            gguf::GgufFile::from_memory(bytes, /*copy=*/false, "bundled stories260K"),
+            lm.backend.get());
         lm.bundled = true;
     } else {
-        lm.model = Model::load(o.model_path);
+        lm.model = Model::load(o.model_path, lm.backend.get());
     }
     lm.vocab = Vocab::from_gguf(lm.model->file());
     check(lm.vocab.n_tokens() == lm.model->hparams().n_vocab,
           "the vocabulary has " + std::to_string(lm.vocab.n_tokens()) +
               " tokens but the embedding has " + std::to_string(lm.model->hparams().n_vocab) +
               " rows");
-    lm.backend = make_cpu_backend(o.threads);
     check(o.n_ctx >= 0, "the context size (-c) must not be negative");
     check(o.n_batch > 0, "the batch size (-b) must be positive");
 

@@ -24,10 +24,13 @@ struct ModelOptions {
     std::string cache_type_k = "f16";
     std::string cache_type_v = "f16";
     std::string cache_type;  // sets both
+    bool no_repack = false;  // keep every weight in the file's layout (zero-copy)
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool bundled_default);
 void add_sampling_options(CLI::App* cmd, SamplerParams& p);
+// --no-repack (part of add_model_options; `bench` adds it alone).
+void add_repack_option(CLI::App* cmd, bool& no_repack);
 
 struct LoadedModel {
     std::shared_ptr<const Model> model;

@@ -426,6 +426,18 @@ std::shared_ptr<Bytes> map_file(const std::filesystem::path& path) {
 
 }  // namespace
 
+void GgufFile::release_pages(const void* bytes, size_t n) const {
+    if (!st().bytes || !st().bytes->map || n == 0) return;
+    const Bytes& b = *st().bytes;
+    const auto lo = reinterpret_cast<uintptr_t>(bytes), hi = lo + n;
+    const auto base = reinterpret_cast<uintptr_t>(b.data);
+    if (lo < base || hi > base + b.size) return;
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+    // Advice only: on failure the pages simply stay resident.
+    if (first < last) (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 GgufFile GgufFile::open(const std::filesystem::path& path) {
     auto st = std::make_shared<State>();
     st->path = path.string();

@@ -68,6 +68,11 @@ class GgufFile {
     // A zero-copy Tensor view (keeps the mapping alive). Throws for unknown names.
     Tensor tensor(std::string_view name) const;
 
+    // Tells the OS that this process no longer needs the mapped pages lying wholly inside
+    // `bytes` (part of this file's mapping), so they leave its resident set; reading them
+    // later still works (the file is read again). A no-op for files given in memory.
+    void release_pages(const void* bytes, size_t n) const;
+
   private:
     struct State;
     // A default-constructed GgufFile behaves as an empty file (version 0, no keys).

@@ -5,10 +5,11 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "model/weight_binder.h"
+#include "model/weight_repack.h"
 
 namespace lcx {
 
-Model::Model(gguf::GgufFile file) : file_(std::move(file)) {
+Model::Model(gguf::GgufFile file, Backend* backend) : file_(std::move(file)) {
     hp_ = read_hparams(file_);
     arch_ = &find_architecture(hp_.arch);
     const gguf::TensorInfo* embd = file_.find_tensor("token_embd.weight");
@@ -21,14 +22,15 @@ Model::Model(gguf::GgufFile file) : file_(std::move(file)) {
     for (const auto& name : binder.unused())
         log::warn("%s: tensor '%s' is not used by the %s architecture", file_.path().c_str(),
                   name.c_str(), hp_.arch.c_str());
+    if (backend) repack_weights(weights_, file_, *backend);
 }
 
-std::shared_ptr<const Model> Model::load(const std::filesystem::path& path) {
-    return from_gguf(gguf::GgufFile::open(path));
+std::shared_ptr<const Model> Model::load(const std::filesystem::path& path, Backend* backend) {
+    return from_gguf(gguf::GgufFile::open(path), backend);
 }
 
-std::shared_ptr<const Model> Model::from_gguf(gguf::GgufFile file) {
-    return std::shared_ptr<const Model>(new Model(std::move(file)));
+std::shared_ptr<const Model> Model::from_gguf(gguf::GgufFile file, Backend* backend) {
+    return std::shared_ptr<const Model>(new Model(std::move(file), backend));
 }
 
 Workspace Model::make_workspace(Backend& be, int64_t n_batch, bool logits) const {

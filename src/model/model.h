@@ -1,6 +1,6 @@
 // A loaded model: its GGUF file (kept mapped), hyper-parameters, architecture and the
-// weights bound as views into the mapping. Immutable once loaded and cheap to share
-// between contexts; all mutable state (KV cache, scratch) lives in the runtime.
+// weights bound as views into the mapping (or packed copies, see load()). Immutable once loaded and
+// cheap to share between contexts; all mutable state (KV cache, scratch) lives in the runtime.
 #pragma once
 
 #include <filesystem>
@@ -17,8 +17,12 @@ namespace lcx {
 
 class Model {
   public:
-    static std::shared_ptr<const Model> load(const std::filesystem::path& path);
-    static std::shared_ptr<const Model> from_gguf(gguf::GgufFile file);
+    // With a backend, the weights only matmul reads are put in the layout it multiplies
+    // fastest (Backend::matmul_layout), once, using its threads; other backends can still
+    // run the model, through their reference kernels for that layout.
+    static std::shared_ptr<const Model> load(const std::filesystem::path& path,
+                                             Backend* backend = nullptr);
+    static std::shared_ptr<const Model> from_gguf(gguf::GgufFile file, Backend* backend = nullptr);
 
     const gguf::GgufFile& file() const { return file_; }
     const HParams& hparams() const { return hp_; }
@@ -32,7 +36,7 @@ class Model {
     void forward(Backend& backend, const ForwardBatch& batch, KvTensors& kv, Workspace& ws) const;
 
   private:
-    explicit Model(gguf::GgufFile file);
+    Model(gguf::GgufFile file, Backend* backend);
 
     gguf::GgufFile file_;
     HParams hp_;

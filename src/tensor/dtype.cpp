@@ -40,9 +40,10 @@ constexpr DTypeTraits kTraits[] = {
     {DType::TQ1_0, "TQ1_0", 256, 54, true, false},
     {DType::TQ2_0, "TQ2_0", 256, 66, true, false},
     {DType::MXFP4, "MXFP4", 32, 17, true, false},
+    {DType::Q4_0_R8, "Q4_0_R8", 32, 18, true, true, 8, DType::Q4_0},
 };
 
-constexpr size_t kMaxId = 40;
+constexpr size_t kMaxId = kFirstPackedId + 8;
 
 constexpr std::array<int, kMaxId> build_index() {
     std::array<int, kMaxId> idx{};
@@ -55,7 +56,7 @@ constexpr auto kIndex = build_index();
 }  // namespace
 
 std::optional<DTypeTraits> dtype_traits(uint32_t id) {
-    if (id >= kMaxId || kIndex[id] < 0) return std::nullopt;
+    if (id >= kFirstPackedId || kIndex[id] < 0) return std::nullopt;
     return kTraits[kIndex[id]];
 }
 
@@ -69,7 +70,7 @@ std::string_view dtype_name(DType type) { return traits(type).name; }
 
 std::optional<DType> dtype_from_name(std::string_view name) {
     for (const auto& t : kTraits) {
-        if (t.name.size() != name.size()) continue;
+        if (is_packed(t.type) || t.name.size() != name.size()) continue;
         bool eq = true;
         for (size_t i = 0; i < name.size() && eq; ++i)
             eq = std::toupper(static_cast<unsigned char>(name[i])) == t.name[i];

@@ -42,7 +42,16 @@ enum class DType : uint32_t {
     TQ1_0 = 34,
     TQ2_0 = 35,
     MXFP4 = 39,
+
+    // In-memory layouts, never read from or written to a file (ids from kFirstPackedId).
+    // A packed type stores the same blocks as its file type, with the rows interleaved in
+    // groups (DTypeTraits::row_group) so a kernel reads several rows' blocks in one stream;
+    // the bytes of rows [g * row_group, (g + 1) * row_group) stay where they were, so a
+    // view starting on a group keeps working. Only matmul reads them (see quant/repack.h).
+    Q4_0_R8 = 64,
 };
+
+constexpr uint32_t kFirstPackedId = 64;
 
 struct DTypeTraits {
     DType type;
@@ -51,14 +60,18 @@ struct DTypeTraits {
     size_t block_bytes;      // bytes per block
     bool quantized;          // true for block formats
     bool supported;          // this engine can dequantize / compute with it
+    int row_group = 1;       // packed layouts: rows interleaved per group (else 1)
+    DType file_type = type;  // packed layouts: the file type whose blocks they hold
 };
 
-// Traits of a known type id, or nullopt for ids that no ggml version defined
-// (including the retired 4, 5 and 31-33, 36-38).
+// Traits of a GGUF type id, or nullopt for ids that no ggml version defined (including
+// the retired 4, 5 and 31-33, 36-38) and for the packed in-memory layouts.
 std::optional<DTypeTraits> dtype_traits(uint32_t gguf_id);
-const DTypeTraits& traits(DType type);  // `type` must be a known id
+const DTypeTraits& traits(DType type);  // `type` must be a known id (file or packed)
 std::string_view dtype_name(DType type);
-std::optional<DType> dtype_from_name(std::string_view name);  // case-insensitive
+// A GGUF type by its ggml name, case-insensitive (packed layouts are not file types).
+std::optional<DType> dtype_from_name(std::string_view name);
+inline bool is_packed(DType type) { return uint32_t(type) >= kFirstPackedId; }
 
 // Bytes needed for `n` elements (n must be a multiple of the block size).
 inline size_t row_bytes(DType type, int64_t n) {

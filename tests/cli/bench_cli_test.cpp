@@ -81,6 +81,18 @@ TEST(CliBench, MakeModelThenBench) {
     EXPECT_TRUE(j[1]["profile"].contains("matmul ffn_down"));
 }
 
+// Q4_0 weights run packed by default and in the file's layout with --no-repack.
+TEST(CliBench, PackedAndFileLayoutsBothRun) {
+    LCX_REQUIRE_DATA(path, "models/zoo/zoo-Q4_0.gguf");
+    for (const char* flag : {"", " --no-repack"}) {
+        const auto r =
+            run("bench -m " + path.string() + " -p 8 -n 4 -r 1 -t 2 --json --bandwidth 10" + flag);
+        ASSERT_EQ(r.status, 0) << flag << r.out << r.err;
+        check_report(r.out, path.filename().string());
+        EXPECT_EQ(nlohmann::json::parse(r.out)[0]["type"], "Q4_0");
+    }
+}
+
 // Lists, as llama-bench: one test per value, prompts first, in the order given.
 TEST(CliBench, ListsOfPromptAndGenerationLengths) {
     const auto r = run("bench -p 8,4 -n 0,3 -r 1 -t 1 --json --bandwidth 10");

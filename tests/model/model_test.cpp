@@ -191,5 +191,41 @@ TEST(Model, ForwardPassOfAnIdentityModel) {
     for (int j = 0; j < 10; ++j) EXPECT_NEAR(l[j], 0.0f, 1e-6);
 }
 
+// Loaded for a backend with packed kernels, the weights only matmul reads are packed and
+// the embedding (read by row) is not; the weights' values are unchanged.
+TEST(Model, LoadForABackendPacksTheMatmulWeights) {
+    LCX_REQUIRE_DATA(path, "models/zoo/zoo-Q4_0.gguf");
+    if (!cpu_path_supported(CpuPath::Avx2)) GTEST_SKIP() << "avx2 not supported here";
+    auto be = make_cpu_backend(1, {CpuPath::Avx2});
+    const auto plain = Model::load(path);
+    const auto packed = Model::load(path, be.get());
+    const ModelWeights& a = plain->weights();
+    const ModelWeights& b = packed->weights();
+    EXPECT_EQ(a.layers[0].wq.type(), DType::Q4_0);
+    EXPECT_EQ(b.tok_embd.type(), DType::Q4_0);
+    EXPECT_FALSE(b.tied_output);
+    EXPECT_EQ(b.output.type(), DType::Q4_0_R8);
+    for (const LayerWeights& l : b.layers)
+        for (const Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+            EXPECT_EQ(t->type(), DType::Q4_0_R8) << t->name();
+            EXPECT_FALSE(t->name().empty());
+        }
+    // Same values: the packed weight dequantizes to the file's.
+    const Tensor& wa = a.layers[1].ffn_down;
+    const Tensor& wb = b.layers[1].ffn_down;
+    ASSERT_EQ(wa.shape(), wb.shape());
+    Tensor fa = Tensor::zeros(DType::F32, {wa.ne(0), wa.ne(1)});
+    Tensor fb = Tensor::zeros(DType::F32, {wa.ne(0), wa.ne(1)});
+    be->dequantize(wa, fa);
+    be->dequantize(wb, fb);
+    EXPECT_EQ(0, std::memcmp(fa.data(), fb.data(), fa.n_bytes()));
+    // A backend that asks for no packing leaves the file's layout.
+    CpuBackendOptions off;
+    off.path = CpuPath::Avx2;
+    off.repack = false;
+    auto be_off = make_cpu_backend(1, off);
+    EXPECT_EQ(Model::load(path, be_off.get())->weights().layers[0].wq.type(), DType::Q4_0);
+}
+
 }  // namespace
 }  // namespace lcx

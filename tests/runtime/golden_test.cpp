@@ -102,7 +102,7 @@ TEST(GoldenGenerate, GreedySamplingFollowsGolden) {
         const auto prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
         const auto greedy = g["greedy"].get<std::vector<int32_t>>();
         const auto margins = g["greedy_margins"].get<std::vector<float>>();
-        auto model = Model::load(*model_path);
+        auto model = Model::load(*model_path, &backend());
         const Vocab vocab = Vocab::from_gguf(model->file());
         ContextParams cp;
         cp.n_ctx = 256;
@@ -130,7 +130,7 @@ TEST(GoldenGenerate, GgufV1FileGeneratesTheSameText) {
     const auto prompt = read_json(golden_path)["prompt_tokens"].get<std::vector<int32_t>>();
     std::vector<std::string> texts;
     for (const auto& path : {v1, v3}) {
-        auto model = Model::load(path);
+        auto model = Model::load(path, &backend());
         const Vocab vocab = Vocab::from_gguf(model->file());
         ContextParams cp;
         cp.n_ctx = 128;
@@ -163,7 +163,7 @@ TEST(GoldenPerplexity, MatchesLlamaPerplexity) {
         rel = rel.substr(rel.find("models/"));
         auto model_path = test::find_data(rel);
         if (!model_path) continue;
-        auto model = Model::load(*model_path);
+        auto model = Model::load(*model_path, &backend());
         const Vocab vocab = Vocab::from_gguf(model->file());
         const auto tokens = vocab.tokenize(text, /*add_special=*/true, false);
         ContextParams cp;
@@ -193,7 +193,7 @@ TEST(GoldenKvCacheTypes, F32AndQ8_0CachesStayClose) {
     LCX_REQUIRE_DATA(model_path, "models/zoo/zoo-F32.gguf");
     const json g = read_json(golden_path);
     const auto prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
-    auto model = Model::load(model_path);
+    auto model = Model::load(model_path, &backend());
     for (const auto& [type, tol] : {std::pair{DType::F32, 0.01f}, std::pair{DType::Q8_0, 0.05f}}) {
         ContextParams cp;
         cp.n_ctx = 64;

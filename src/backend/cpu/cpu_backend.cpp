@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/fp16.h"
 #include "quant/quant.h"
+#include "quant/repack.h"
 
 namespace lcx {
 
@@ -110,7 +111,8 @@ inline float gelu_f(float x) {
 
 class CpuBackend final : public Backend {
   public:
-    CpuBackend(int n_threads, CpuPath path) : pool_(n_threads), path_(path) {
+    CpuBackend(int n_threads, CpuPath path, bool repack)
+        : pool_(n_threads), path_(path), repack_(repack) {
         switch (path_) {
             case CpuPath::Avx512:
                 table_ = &cpu::kernels_avx512();
@@ -380,7 +382,8 @@ class CpuBackend final : public Backend {
     // ---- conversion ------------------------------------------------------------------
     void get_rows(const Tensor& w, std::span<const int32_t> ids, Tensor& out) override {
         need_f32("get_rows", out);
-        if (!can_dequantize(w.type())) fail("get_rows", "unsupported weight type", {&w});
+        if (!can_dequantize(w.type()) && !is_packed(w.type()))
+            fail("get_rows", "unsupported weight type", {&w});
         if (out.ne(0) != w.ne(0) || out.n_rows() != int64_t(ids.size()))
             fail("get_rows",
                  "output must be [" + std::to_string(w.ne(0)) + ", " + std::to_string(ids.size()) +
@@ -392,9 +395,16 @@ class CpuBackend final : public Backend {
         const int64_t k = w.ne(0);
         float* po = out.data_as<float>();
         for_rows(int64_t(ids.size()), k, [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r)
-                dequantize_row(w.type(), w.row(ids[size_t(r)]), po + r * k, k);
+            for (int64_t r = r0; r < r1; ++r) dequantize_any_row(w, ids[size_t(r)], po + r * k);
         });
+    }
+
+    // Row r of w (a file type or a packed layout) as floats.
+    static void dequantize_any_row(const Tensor& w, int64_t r, float* out) {
+        if (is_packed(w.type()))
+            dequantize_packed_row(w.type(), w.data(), r, w.ne(0), out);
+        else
+            dequantize_row(w.type(), w.row(r), out, w.ne(0));
     }
 
     void convert_rows(const char* op, const Tensor& src, Tensor& dst, int64_t first_row) {
@@ -414,6 +424,9 @@ class CpuBackend final : public Backend {
         const auto* ps = static_cast<const uint8_t*>(src.data());
         auto* pd = static_cast<uint8_t*>(dst.data()) + size_t(first_row) * drb;
         if (st == dt) {
+            // (A packed layout copies as whole groups, or its row offset would be wrong.)
+            if (is_packed(st) && first_row % traits(st).row_group != 0)
+                fail(op, "packed rows start on a group", {&src, &dst});
             std::memcpy(pd, ps, size_t(n) * srb);
             return;
         }
@@ -427,10 +440,9 @@ class CpuBackend final : public Backend {
                              pd + size_t(r) * drb, k);
             return;
         }
-        if (dt == DType::F32 && can_dequantize(st)) {
+        if (dt == DType::F32 && (can_dequantize(st) || is_packed(st))) {
             for (int64_t r = 0; r < n; ++r)
-                dequantize_row(st, ps + size_t(r) * srb,
-                               reinterpret_cast<float*>(pd + size_t(r) * drb), k);
+                dequantize_any_row(src, r, reinterpret_cast<float*>(pd + size_t(r) * drb));
             return;
         }
         fail(op, "unsupported conversion", {&src, &dst});
@@ -451,6 +463,14 @@ class CpuBackend final : public Backend {
     }
 
     // ---- products ------------------------------------------------------------------
+    DType matmul_layout(DType type, int64_t n_rows, int64_t k) const override {
+        const auto packed = packed_layout(type);
+        if (!repack_ || !packed || !table_ || !table_->get(*packed) ||
+            !can_pack(*packed, n_rows, k))
+            return type;
+        return *packed;
+    }
+
     void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
         MatmulTask t{&w, &y};
         matmul_many(x, std::span<const MatmulTask>(&t, 1));
@@ -492,6 +512,9 @@ class CpuBackend final : public Backend {
             for (size_t j = i; j < tasks.size(); ++j) {
                 if (done[j] || cpu::act_kind_for(tasks[j].w->type()) != kind) continue;
                 done[j] = true;
+                // Each task starts on a 16-row part boundary, so a part never splits a
+                // packed weight's group of rows.
+                total = (total + 15) / 16 * 16;
                 group_.push_back({&tasks[j], total});
                 total += tasks[j].w->ne(1);
             }
@@ -547,6 +570,7 @@ class CpuBackend final : public Backend {
   private:
     ThreadPool pool_;
     CpuPath path_;
+    bool repack_ = true;
     const cpu::KernelTable* table_ = nullptr;
     cpu::ActRows act_;
     std::vector<GroupEntry> group_;
@@ -643,7 +667,7 @@ std::unique_ptr<Backend> make_cpu_backend(int n_threads, CpuBackendOptions optio
     if (!cpu_path_supported(path))
         throw Error(std::string("cpu backend: this CPU cannot run the ") + cpu_path_name(path) +
                     " path");
-    return std::make_unique<CpuBackend>(n_threads, path);
+    return std::make_unique<CpuBackend>(n_threads, path, options.repack);
 }
 
 }  // namespace lcx

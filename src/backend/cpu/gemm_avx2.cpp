@@ -27,6 +27,7 @@
 
 #include "backend/cpu/math_avx2.h"
 #include "quant/blocks.h"
+#include "quant/repack.h"
 
 namespace lcx::cpu {
 
@@ -391,6 +392,25 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
     }
 }
 
+// Rows [n, n + 8) of a Q4_0_R8 tensor (quant/repack.h) into p: the packed layout already
+// holds each group's 4 bytes of the 8 rows side by side, so a block is 4 loads and the
+// nibble split, with no transpose.
+void build_panel_q4_0_r8(const Tensor& w, int64_t n, Panel& p) {
+    const int64_t nb = p.nb;
+    const auto* x = reinterpret_cast<const BlockQ4_0x8*>(w.row(n));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    auto* q = reinterpret_cast<__m256i*>(p.qs.data());
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int v = 0; v < 4; ++v) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i*)(x[b].qs + 32 * v));
+            _mm256_store_si256(q + 8 * b + v, _mm256_and_si256(raw, m4));
+            _mm256_store_si256(q + 8 * b + 4 + v, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+        }
+        _mm256_storeu_ps(p.ws.data() + 8 * b,
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d)));
+    }
+}
+
 // ---- the tile: 8 panel rows x C activation rows -----------------------------------------
 // Activation rows per register tile.
 constexpr int kTile = 4;
@@ -411,12 +431,6 @@ inline void store_lanes(__m256 v, float* out, int nr) {
         _mm256_store_ps(t, v);
         std::memcpy(out, t, size_t(nr) * sizeof(float));
     }
-}
-
-inline __m256i bcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
 }
 
 // The 4-byte groups of C tile rows (C * 4 contiguous bytes at p), each in all lanes:
@@ -564,8 +578,10 @@ void tail_tile(int rem, const Panel& p, const ActRows& a, const int8_t* xt, int6
     }
 }
 
-template <class S>
+// kPacked: w is the packed layout of S's type (quant/repack.h), and [n0, n1) whole groups.
+template <class S, bool kPacked = false>
 void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    if constexpr (kPacked) check_packed_range(w, n0, n1);
     Scratch& s = scratch();
     s.panel.resize(a.k / 32);
     const int8_t* xq = a.qt.data();
@@ -577,7 +593,10 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         const int64_t c1 = std::min(a.m, c0 + chunk);
         for (int64_t n = n0; n < n1; n += 8) {
             const int nr = int(std::min<int64_t>(8, n1 - n));
-            build_panel<S>(w, n, nr, s);
+            if constexpr (kPacked)
+                build_panel_q4_0_r8(w, n, s.panel);
+            else
+                build_panel<S>(w, n, nr, s);
             int64_t c = c0;
             for (; c + kTile <= c1; c += kTile)
                 panel_tile<S, kTile>(s.panel, a, xq + c * a.k, c, y, ys, n, nr);
@@ -600,16 +619,6 @@ void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1) {
         a.kind == ActKind::BF16)
         return;
     const int64_t k = a.k, ng = k / 4;
-    if (a.kind == ActKind::Q8_0 || a.kind == ActKind::Q8_1)
-        for (int64_t i = m0; i < m1; ++i) {
-            const int8_t* row = a.q_row(i);
-            int32_t* xs = a.xs.data() + i * (k / 32);
-            for (int64_t b = 0; b < k / 32; ++b) {
-                int32_t sum = 0;
-                for (int j = 0; j < 32; ++j) sum += row[32 * b + j];
-                xs[b] = sum;
-            }
-        }
     for (int64_t i = m0; i < m1; ++i) {
         const int64_t t0 = i / kTile * kTile;
         const int64_t nc = std::min<int64_t>(kTile, a.m - t0), c = i - t0;
@@ -623,6 +632,8 @@ MatmulFn gemm_avx2(DType t) {
     switch (t) {
         case DType::Q4_0:
             return panel_matmul<GQ4_0>;
+        case DType::Q4_0_R8:
+            return panel_matmul<GQ4_0, true>;
         case DType::Q4_1:
             return panel_matmul<GQ4_1>;
         case DType::Q5_0:

@@ -29,7 +29,7 @@ struct ActRows {
     std::vector<float> s32;   // Q8_*: d * (sum of the 32 quants) per 32
     std::vector<float> s16;   // Q8_K: d * (sum of the 16 quants) per 16
     std::vector<int8_t> qt;   // Q8_*: q rearranged for a path's GEMM (KernelTable::act_tiles)
-    std::vector<int32_t> xs;  // Q8_0/Q8_1, with qt: the sum of the 32 quants per 32
+    std::vector<int32_t> xs;  // Q8_0/Q8_1: the sum of the 32 quants per 32
 
     const float* f_row(int64_t i) const { return f.data() + i * k; }
     const uint16_t* h_row(int64_t i) const { return h.data() + i * k; }
@@ -62,21 +62,22 @@ using MatmulFn = void (*)(const Tensor& w, int64_t n0, int64_t n1, const ActRows
 using ActRowFn = bool (*)(ActRows& a, const float* x, int64_t i);
 
 // Writes rows [m0, m1) of a.q into a.qt in the layout the path's GEMM reads (a.qt is
-// sized like a.q), and for Q8_0/Q8_1 their integer block sums into a.xs. Run after act_convert by
-// the same threads, so the rearranged copy is made once per input instead of once per weight slice.
+// sized like a.q). Run after act_convert by the same threads, so the rearranged copy is
+// made once per input instead of once per weight slice.
 using ActTilesFn = void (*)(ActRows& a, int64_t m0, int64_t m1);
 
 // out[i] = silu(g[i]) * u[i] for i < n.
 using SwigluFn = void (*)(const float* g, const float* u, float* out, int64_t n);
 
 struct KernelTable {
-    MatmulFn matmul[40] = {};
+    static constexpr uint32_t kSlots = kFirstPackedId + 8;
+    MatmulFn matmul[kSlots] = {};
     ActRowFn act_row = nullptr;
     ActTilesFn act_tiles = nullptr;
     SwigluFn swiglu = nullptr;
     MatmulFn get(DType t) const {
         const auto i = uint32_t(t);
-        return i < 40 ? matmul[i] : nullptr;
+        return i < kSlots ? matmul[i] : nullptr;
     }
 };
 
@@ -85,6 +86,9 @@ struct KernelTable {
 void matmul_ref(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y,
                 size_t y_stride);
 bool matmul_supported(DType weight_type);
+// A packed weight (quant/repack.h) is read a group of rows at a time: throws lcx::Error
+// unless [n0, n1) starts and ends on a group. (The dispatcher splits work on such bounds.)
+void check_packed_range(const Tensor& w, int64_t n0, int64_t n1);
 
 const KernelTable& kernels_avx512();  // empty table when not built for x86
 const KernelTable& kernels_avx2();

@@ -159,6 +159,13 @@ inline void unpack_half(const BlockQ2_K& b, int h, __m256i u[4]) {
     for (int j = 0; j < 4; ++j)
         u[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
 }
+// Four bytes at p in every 32-bit lane.
+inline __m256i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
 // Decode streams each weight row once; a software prefetch ahead of the loads keeps more
 // memory requests in flight than the hardware prefetcher alone (rows follow each other,
 // so running past a row's end fetches the next one). Distances measured on the 2-core

@@ -4,8 +4,10 @@
 #include <cstring>
 
 #include "backend/cpu/kernels.h"
+#include "common/error.h"
 #include "common/fp16.h"
 #include "quant/quant.h"
+#include "quant/repack.h"
 
 namespace lcx::cpu {
 
@@ -18,6 +20,7 @@ ActKind act_kind_for(DType t) {
         case DType::BF16:
             return ActKind::BF16;
         case DType::Q4_0:
+        case DType::Q4_0_R8:
         case DType::Q5_0:
         case DType::Q8_0:
         case DType::IQ4_NL:
@@ -36,6 +39,7 @@ bool matmul_supported(DType t) {
         case DType::F16:
         case DType::BF16:
         case DType::Q4_0:
+        case DType::Q4_0_R8:
         case DType::Q4_1:
         case DType::Q5_0:
         case DType::Q5_1:
@@ -51,6 +55,14 @@ bool matmul_supported(DType t) {
         default:
             return false;
     }
+}
+
+void check_packed_range(const Tensor& w, int64_t n0, int64_t n1) {
+    const int64_t g = traits(w.type()).row_group;
+    if (n0 % g != 0 || n1 % g != 0)
+        throw Error("matmul: rows [" + std::to_string(n0) + ", " + std::to_string(n1) + ") of " +
+                    std::string(dtype_name(w.type())) + " weight '" + w.name() +
+                    "' do not start and end on a group of " + std::to_string(g));
 }
 
 void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m) {
@@ -127,6 +139,7 @@ void act_convert(ActRows& a, const float* x, size_t x_stride, int64_t m0, int64_
                         std::memcpy(a.q.data() + i * k + (b0 + b) * 32, blk[b].qs, 32);
                         a.d[size_t(i * nb + b0 + b)] = d;
                         a.s32[size_t(i * nb + b0 + b)] = d * float(sum);
+                        a.xs[size_t(i * nb + b0 + b)] = sum;
                     }
                 }
                 break;
@@ -182,7 +195,10 @@ void matmul_ref(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float
     std::vector<float> xrow(static_cast<size_t>(k * a.m));
     for (int64_t m = 0; m < a.m; ++m) act_row_float(a, m, xrow.data() + m * k);
     for (int64_t n = n0; n < n1; ++n) {
-        dequantize_row(w.type(), w.row(n), wrow.data(), k);
+        if (is_packed(w.type()))
+            dequantize_packed_row(w.type(), w.data(), n, k, wrow.data());
+        else
+            dequantize_row(w.type(), w.row(n), wrow.data(), k);
         for (int64_t m = 0; m < a.m; ++m) {
             const float* xr = xrow.data() + m * k;
             double sum = 0;

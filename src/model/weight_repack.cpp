@@ -1,0 +1,100 @@
+#include "model/weight_repack.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "common/error.h"
+#include "quant/repack.h"
+
+namespace lcx {
+
+namespace {
+
+// The weights the forward passes use only as the W of a matmul.
+std::vector<Tensor*> matmul_only_weights(ModelWeights& w) {
+    std::vector<Tensor*> out;
+    for (LayerWeights& l : w.layers)
+        for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+            out.push_back(t);
+    if (!w.tied_output) out.push_back(&w.output);
+    return out;
+}
+
+// `bytes` of anonymous memory, 2 MiB aligned and offered huge pages: fewer page faults
+// while the weights are written and fewer TLB misses while decode streams them.
+std::shared_ptr<const void> alloc_weight_buffer(size_t bytes) {
+    constexpr size_t kHuge = size_t(2) << 20;
+    const size_t size = (bytes + kHuge - 1) / kHuge * kHuge, span = size + kHuge;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        throw Error("out of memory allocating " + std::to_string(bytes) +
+                    " bytes for the packed weights");
+    const auto base = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t start = (base + kHuge - 1) / kHuge * kHuge;
+    // Give back the unaligned head and tail.
+    if (start > base) munmap(p, start - base);
+    if (base + span > start + size)
+        munmap(reinterpret_cast<void*>(start + size), base + span - (start + size));
+    // Advice only, ignored where unsupported. Populating the whole buffer in one call
+    // measured 4x faster than taking its page faults one by one (0.09 vs 0.4 s for
+    // 540 MiB in a VM), where first touches dominated the load time.
+    (void)madvise(reinterpret_cast<void*>(start), size, MADV_HUGEPAGE);
+#ifndef MADV_POPULATE_WRITE
+    constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14
+#endif
+    (void)madvise(reinterpret_cast<void*>(start), size, MADV_POPULATE_WRITE);
+    return std::shared_ptr<const void>(reinterpret_cast<void*>(start), [size](const void* q) {
+        munmap(const_cast<void*>(q), size);
+    });
+}
+
+struct Job {
+    Tensor* t;
+    DType packed;
+    size_t offset;  // in the buffer
+};
+
+}  // namespace
+
+RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend& backend) {
+    std::vector<Job> jobs;
+    size_t total = 0;
+    for (Tensor* t : matmul_only_weights(w)) {
+        if (t->empty() || !t->is_contiguous() || t->n_dims() > 2 || is_packed(t->type())) continue;
+        const DType packed = backend.matmul_layout(t->type(), t->ne(1), t->ne(0));
+        if (packed == t->type() || !can_pack(packed, t->ne(1), t->ne(0))) continue;
+        jobs.push_back({t, packed, total});
+        total += (t->n_bytes() + 63) / 64 * 64;
+    }
+    RepackStats stats;
+    if (jobs.empty()) return stats;
+    auto buffer = alloc_weight_buffer(total);
+    auto* base = static_cast<uint8_t*>(const_cast<void*>(buffer.get()));
+    // Each thread packs a share of every tensor's row groups.
+    backend.parallel([&](int ith, int nth) {
+        for (const Job& j : jobs) {
+            const int64_t group = traits(j.packed).row_group, groups = j.t->ne(1) / group;
+            const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
+            if (g0 == g1) continue;
+            const size_t rb = j.t->row_size(), first = size_t(g0 * group) * rb;
+            pack_rows(j.packed, j.t->row(g0 * group), base + j.offset + first, (g1 - g0) * group,
+                      j.t->ne(0));
+        }
+    });
+    for (const Job& j : jobs) {
+        Tensor& t = *j.t;
+        const std::vector<int64_t> shape(t.shape().begin(), t.shape().begin() + t.n_dims());
+        Tensor packed = Tensor::borrow(j.packed, shape, base + j.offset, buffer);
+        packed.set_name(t.name());
+        file.release_pages(t.data(), t.n_bytes());
+        t = std::move(packed);
+        ++stats.tensors;
+        stats.bytes += t.n_bytes();
+    }
+    return stats;
+}
+
+}  // namespace lcx

@@ -1,0 +1,101 @@
+// Packed weight layouts (quant/repack.h): the documented byte order, exact round trips,
+// and that the layouts never pass for file types.
+#include "quant/repack.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "common/error.h"
+#include "quant/quant.h"
+
+namespace lcx {
+namespace {
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<uint8_t> v(n);
+    for (auto& b : v) b = uint8_t(rng());
+    return v;
+}
+
+TEST(Repack, PackedTypesAreNotFileTypes) {
+    EXPECT_TRUE(is_packed(DType::Q4_0_R8));
+    EXPECT_FALSE(is_packed(DType::Q4_0));
+    EXPECT_FALSE(dtype_traits(uint32_t(DType::Q4_0_R8)).has_value());
+    EXPECT_FALSE(dtype_from_name("Q4_0_R8").has_value());
+    EXPECT_EQ(traits(DType::Q4_0_R8).file_type, DType::Q4_0);
+    EXPECT_EQ(traits(DType::Q4_0_R8).row_group, 8);
+    EXPECT_EQ(traits(DType::Q4_0).row_group, 1);
+    EXPECT_EQ(row_bytes(DType::Q4_0_R8, 4096), row_bytes(DType::Q4_0, 4096));
+    EXPECT_EQ(packed_layout(DType::Q4_0), DType::Q4_0_R8);
+    EXPECT_FALSE(packed_layout(DType::Q4_K).has_value());
+}
+
+TEST(Repack, CanPackNeedsWholeGroupsAndBlocks) {
+    EXPECT_TRUE(can_pack(DType::Q4_0_R8, 16, 64));
+    EXPECT_FALSE(can_pack(DType::Q4_0_R8, 12, 64));
+    EXPECT_FALSE(can_pack(DType::Q4_0_R8, 16, 48));
+    EXPECT_FALSE(can_pack(DType::Q4_0_R8, 0, 64));
+    EXPECT_FALSE(can_pack(DType::Q4_0, 16, 64));
+    std::vector<uint8_t> a(row_bytes(DType::Q4_0, 64) * 12), b(a.size());
+    EXPECT_THROW(pack_rows(DType::Q4_0_R8, a.data(), b.data(), 12, 64), Error);
+}
+
+// The layout as documented: block b of group g holds the 8 rows' scales, then vector v's
+// byte 4r + j is byte 4v + j of row r's quants.
+TEST(Repack, Q4_0x8FollowsTheDocumentedLayout) {
+    const int64_t k = 96, n = 16, nb = k / 32;
+    const auto src = random_bytes(row_bytes(DType::Q4_0, k) * n, 1);
+    std::vector<uint8_t> dst(src.size());
+    pack_rows(DType::Q4_0_R8, src.data(), dst.data(), n, k);
+    const auto* in = reinterpret_cast<const BlockQ4_0*>(src.data());
+    const auto* out = reinterpret_cast<const BlockQ4_0x8*>(dst.data());
+    for (int64_t row = 0; row < n; ++row)
+        for (int64_t b = 0; b < nb; ++b) {
+            const BlockQ4_0& x = in[row * nb + b];
+            const BlockQ4_0x8& o = out[(row / 8) * nb + b];
+            const int r = int(row % 8);
+            EXPECT_EQ(o.d[r], x.d);
+            for (int v = 0; v < 4; ++v)
+                for (int j = 0; j < 4; ++j)
+                    ASSERT_EQ(o.qs[32 * v + 4 * r + j], x.qs[4 * v + j])
+                        << "row " << row << " block " << b << " byte " << 4 * v + j;
+        }
+}
+
+TEST(Repack, EveryRowUnpacksToItsBytes) {
+    const int64_t k = 256, n = 24;
+    const size_t rb = row_bytes(DType::Q4_0, k);
+    const auto src = random_bytes(rb * n, 2);
+    std::vector<uint8_t> dst(src.size()), row(rb);
+    pack_rows(DType::Q4_0_R8, src.data(), dst.data(), n, k);
+    EXPECT_NE(0, std::memcmp(src.data(), dst.data(), src.size()));
+    for (int64_t r = 0; r < n; ++r) {
+        unpack_row(DType::Q4_0_R8, dst.data(), r, k, row.data());
+        EXPECT_EQ(0, std::memcmp(row.data(), src.data() + size_t(r) * rb, rb)) << "row " << r;
+    }
+}
+
+TEST(Repack, PackedRowsDequantizeAsTheFileRows) {
+    const int64_t k = 128, n = 8;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> dist;
+    std::vector<float> f(size_t(k * n));
+    for (auto& v : f) v = dist(rng);
+    std::vector<uint8_t> q(row_bytes(DType::Q4_0, k) * n), p(q.size());
+    quantize_rows(DType::Q4_0, f.data(), q.data(), n, k);
+    pack_rows(DType::Q4_0_R8, q.data(), p.data(), n, k);
+    std::vector<float> want(static_cast<size_t>(k)), got(static_cast<size_t>(k));
+    for (int64_t r = 0; r < n; ++r) {
+        dequantize_row(DType::Q4_0, q.data() + size_t(r) * row_bytes(DType::Q4_0, k), want.data(),
+                       k);
+        dequantize_packed_row(DType::Q4_0_R8, p.data(), r, k, got.data());
+        EXPECT_EQ(want, got) << "row " << r;
+    }
+}
+
+}  // namespace
+}  // namespace lcx
