@@ -67,7 +67,7 @@ RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend&
         const DType packed = backend.matmul_layout(t->type(), t->ne(1), t->ne(0));
         if (packed == t->type() || !can_pack(packed, t->ne(1), t->ne(0))) continue;
         jobs.push_back({t, packed, total});
-        total += (t->n_bytes() + 63) / 64 * 64;
+        total += (row_bytes(packed, t->ne(0)) * size_t(t->ne(1)) + 63) / 64 * 64;
     }
     RepackStats stats;
     if (jobs.empty()) return stats;
@@ -79,7 +79,7 @@ RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend&
             const int64_t group = traits(j.packed).row_group, groups = j.t->ne(1) / group;
             const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
             if (g0 == g1) continue;
-            const size_t rb = j.t->row_size(), first = size_t(g0 * group) * rb;
+            const size_t first = size_t(g0 * group) * row_bytes(j.packed, j.t->ne(0));
             pack_rows(j.packed, j.t->row(g0 * group), base + j.offset + first, (g1 - g0) * group,
                       j.t->ne(0));
         }
@@ -90,6 +90,7 @@ RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend&
         Tensor packed = Tensor::borrow(j.packed, shape, base + j.offset, buffer);
         packed.set_name(t.name());
         file.release_pages(t.data(), t.n_bytes());
+        stats.file_bytes += t.n_bytes();
         t = std::move(packed);
         ++stats.tensors;
         stats.bytes += t.n_bytes();

@@ -12,8 +12,9 @@
 namespace lcx {
 
 struct RepackStats {
-    int64_t tensors = 0;  // weights now in a packed layout
-    size_t bytes = 0;     // their size (the same as in the file)
+    int64_t tensors = 0;    // weights now in a packed layout
+    size_t bytes = 0;       // their size
+    size_t file_bytes = 0;  // their size in the file
 };
 
 // The packed copies live in one anonymous buffer (huge pages where the OS grants them)

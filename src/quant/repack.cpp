@@ -10,23 +10,14 @@ namespace lcx {
 
 std::optional<DType> packed_layout(DType type) {
     if (type == DType::Q4_0) return DType::Q4_0_R8;
+    if (type == DType::Q4_K) return DType::Q4_K_R8;
     return std::nullopt;
 }
 
-bool can_pack(DType packed, int64_t n_rows, int64_t k) {
-    if (!is_packed(packed)) return false;
-    const DTypeTraits& t = traits(packed);
-    return n_rows > 0 && k > 0 && n_rows % t.row_group == 0 && k % t.block_size == 0;
-}
+namespace {
 
-void pack_rows(DType packed, const void* src, void* dst, int64_t n_rows, int64_t k) {
-    check(can_pack(packed, n_rows, k), "cannot pack " + std::to_string(n_rows) + " rows of " +
-                                           std::to_string(k) + " as " +
-                                           std::string(dtype_name(packed)));
-    const int64_t nb = k / 32;
-    const auto* in = static_cast<const BlockQ4_0*>(src);
-    auto* out = static_cast<BlockQ4_0x8*>(dst);
-    for (int64_t g = 0; g < n_rows / 8; ++g)
+void pack_q4_0(const BlockQ4_0* in, BlockQ4_0x8* out, int64_t groups, int64_t nb) {
+    for (int64_t g = 0; g < groups; ++g)
         for (int64_t b = 0; b < nb; ++b) {
             BlockQ4_0x8& o = out[g * nb + b];
             uint32_t q[4][8];
@@ -41,10 +32,80 @@ void pack_rows(DType packed, const void* src, void* dst, int64_t n_rows, int64_t
         }
 }
 
+void pack_q4_k(const BlockQ4_K* in, BlockQ4_Kx8* out, int64_t groups, int64_t nb) {
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t b = 0; b < nb; ++b) {
+            BlockQ4_Kx8& o = out[g * nb + b];
+            for (int r = 0; r < 8; ++r) {
+                const BlockQ4_K& x = in[(8 * g + r) * nb + b];
+                o.d[r] = x.d;
+                o.dmin[r] = x.dmin;
+                uint8_t sc[8], mn[8];
+                get_scales_mins_k4(x.scales, sc, mn);
+                for (int j = 0; j < 8; ++j) {
+                    o.scales[j][r] = sc[j];
+                    o.mins[j][r] = mn[j];
+                }
+                for (int p = 0; p < 4; ++p)
+                    for (int v = 0; v < 8; ++v)
+                        std::memcpy(o.qs[p][v] + 4 * r, x.qs + 32 * p + 4 * v, 4);
+            }
+        }
+}
+
+// The 12 bytes get_scales_mins_k4 decodes (every bit is used: the encoding is one to one).
+void encode_scales_mins_k4(const uint8_t sc[8], const uint8_t mn[8], uint8_t q[12]) {
+    for (int j = 0; j < 4; ++j) {
+        q[j] = uint8_t((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+        q[j + 4] = uint8_t((mn[j] & 63) | ((mn[j + 4] >> 4) << 6));
+        q[j + 8] = uint8_t((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+    }
+}
+
+}  // namespace
+
+bool can_pack(DType packed, int64_t n_rows, int64_t k) {
+    if (!is_packed(packed)) return false;
+    const DTypeTraits& t = traits(packed);
+    return n_rows > 0 && k > 0 && n_rows % t.row_group == 0 && k % t.block_size == 0;
+}
+
+void pack_rows(DType packed, const void* src, void* dst, int64_t n_rows, int64_t k) {
+    check(can_pack(packed, n_rows, k), "cannot pack " + std::to_string(n_rows) + " rows of " +
+                                           std::to_string(k) + " as " +
+                                           std::string(dtype_name(packed)));
+    if (packed == DType::Q4_0_R8)
+        pack_q4_0(static_cast<const BlockQ4_0*>(src), static_cast<BlockQ4_0x8*>(dst), n_rows / 8,
+                  k / 32);
+    else
+        pack_q4_k(static_cast<const BlockQ4_K*>(src), static_cast<BlockQ4_Kx8*>(dst), n_rows / 8,
+                  k / 256);
+}
+
 void unpack_row(DType packed, const void* data, int64_t r, int64_t k, void* dst) {
-    check(packed == DType::Q4_0_R8, "unpack_row: not a packed type");
-    const int64_t nb = k / 32, g = r / 8;
+    check(is_packed(packed), "unpack_row: not a packed type");
+    const int64_t g = r / 8;
     const int lane = int(r % 8);
+    if (packed == DType::Q4_K_R8) {
+        const int64_t nb = k / 256;
+        const auto* in = static_cast<const BlockQ4_Kx8*>(data) + g * nb;
+        auto* out = static_cast<BlockQ4_K*>(dst);
+        for (int64_t b = 0; b < nb; ++b) {
+            out[b].d = in[b].d[lane];
+            out[b].dmin = in[b].dmin[lane];
+            uint8_t sc[8], mn[8];
+            for (int j = 0; j < 8; ++j) {
+                sc[j] = in[b].scales[j][lane];
+                mn[j] = in[b].mins[j][lane];
+            }
+            encode_scales_mins_k4(sc, mn, out[b].scales);
+            for (int p = 0; p < 4; ++p)
+                for (int v = 0; v < 8; ++v)
+                    std::memcpy(out[b].qs + 32 * p + 4 * v, in[b].qs[p][v] + 4 * lane, 4);
+        }
+        return;
+    }
+    const int64_t nb = k / 32;
     const auto* in = static_cast<const BlockQ4_0x8*>(data) + g * nb;
     auto* out = static_cast<BlockQ4_0*>(dst);
     for (int64_t b = 0; b < nb; ++b) {

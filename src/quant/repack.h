@@ -23,6 +23,20 @@ struct BlockQ4_0x8 {
 };
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0), "wrong q4_0x8 block size");
 
+// Q4_K_R8: per group of 8 rows, per 256-weight super-block, the 8 rows' d and dmin, their
+// 6-bit scales and mins unpacked to bytes ([sub-block][row], so a sub-block's 8 scales
+// are one load), then the quants: for each pair p of sub-blocks (32 bytes of each row's
+// qs) and group g of 4 bytes, byte 4r + i of qs[p][g] is row r's qs[32p + 4g + i]. Low
+// nibbles are weights 4g..4g+3 of sub-block 2p, high nibbles those of sub-block 2p + 1.
+struct BlockQ4_Kx8 {
+    uint16_t d[8];
+    uint16_t dmin[8];
+    uint8_t scales[8][8];
+    uint8_t mins[8][8];
+    uint8_t qs[4][8][32];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 1184, "wrong q4_Kx8 block size");
+
 // The packed layout of `type` if there is one.
 std::optional<DType> packed_layout(DType type);
 
@@ -31,7 +45,7 @@ std::optional<DType> packed_layout(DType type);
 bool can_pack(DType packed, int64_t n_rows, int64_t k);
 
 // Writes n_rows rows of k weights, given in the file layout at src, to dst in the packed
-// layout (the same number of bytes). can_pack must hold.
+// layout (row_bytes(packed, k) per row). can_pack must hold.
 void pack_rows(DType packed, const void* src, void* dst, int64_t n_rows, int64_t k);
 
 // Row r of a packed tensor whose bytes start at `data`, written to dst in the file layout

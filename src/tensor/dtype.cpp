@@ -41,6 +41,8 @@ constexpr DTypeTraits kTraits[] = {
     {DType::TQ2_0, "TQ2_0", 256, 66, true, false},
     {DType::MXFP4, "MXFP4", 32, 17, true, false},
     {DType::Q4_0_R8, "Q4_0_R8", 32, 18, true, true, 8, DType::Q4_0},
+    // 8 rows' super-blocks in 1184 bytes: the 6-bit scales and mins as bytes (+32).
+    {DType::Q4_K_R8, "Q4_K_R8", 256, 148, true, true, 8, DType::Q4_K},
 };
 
 constexpr size_t kMaxId = kFirstPackedId + 8;

@@ -44,11 +44,12 @@ enum class DType : uint32_t {
     MXFP4 = 39,
 
     // In-memory layouts, never read from or written to a file (ids from kFirstPackedId).
-    // A packed type stores the same blocks as its file type, with the rows interleaved in
-    // groups (DTypeTraits::row_group) so a kernel reads several rows' blocks in one stream;
-    // the bytes of rows [g * row_group, (g + 1) * row_group) stay where they were, so a
-    // view starting on a group keeps working. Only matmul reads them (see quant/repack.h).
+    // A packed type holds the weights of its file type with the rows interleaved in groups
+    // (DTypeTraits::row_group) so a kernel reads several rows' blocks in one stream. A
+    // group of rows takes row_group rows' bytes (row_bytes of the packed type), so a view
+    // starting on a group keeps working. Only matmul reads them (see quant/repack.h).
     Q4_0_R8 = 64,
+    Q4_K_R8 = 65,
 };
 
 constexpr uint32_t kFirstPackedId = 64;

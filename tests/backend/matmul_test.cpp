@@ -371,7 +371,8 @@ TEST(PackedMatmul, BackendOffersALayoutOnlyWhereItHasKernels) {
     auto avx2 = make_cpu_backend(1, {CpuPath::Avx2});
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_0, 64, 256), DType::Q4_0_R8);
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_0, 60, 256), DType::Q4_0);  // not whole groups
-    EXPECT_EQ(avx2->matmul_layout(DType::Q4_K, 64, 256), DType::Q4_K);
+    EXPECT_EQ(avx2->matmul_layout(DType::Q4_K, 64, 256), DType::Q4_K_R8);
+    EXPECT_EQ(avx2->matmul_layout(DType::Q6_K, 64, 256), DType::Q6_K);
     CpuBackendOptions off;
     off.path = CpuPath::Avx2;
     off.repack = false;
@@ -381,44 +382,70 @@ TEST(PackedMatmul, BackendOffersALayoutOnlyWhereItHasKernels) {
 // Every path on packed weights against the reference on the same weights in the file
 // layout, for the decode kernels (M <= 6) and the panels; the reference itself reads the
 // packed layout to the same bits.
+// Each packed layout with its file type, and shapes covering M = 1..7 (the decode
+// kernel's passes of 3, 2 and 1 rows, and the panels from 7) and the panels' tails.
+struct PackedCase {
+    DType file, packed;
+    std::vector<Case> cases;
+};
+const PackedCase kPacked[] = {
+    {DType::Q4_0,
+     DType::Q4_0_R8,
+     {{96, 24, 1},
+      {800, 40, 1},
+      {288, 16, 2},
+      {512, 64, 3},
+      {256, 8, 4},
+      {1024, 32, 5},
+      {256, 48, 6},
+      {512, 24, 7},
+      {256, 40, 14},
+      {320, 16, 37}}},
+    {DType::Q4_K,
+     DType::Q4_K_R8,
+     {{256, 24, 1},
+      {1024, 40, 1},
+      {512, 16, 2},
+      {768, 32, 3},
+      {256, 8, 4},
+      {512, 16, 5},
+      {256, 48, 6},
+      {512, 24, 7},
+      {256, 40, 14},
+      {768, 16, 37}}},
+};
+
 TEST(PackedMatmul, MatchesReferenceOnTheFileLayout) {
     auto ref = make_cpu_backend(1, {CpuPath::Scalar});
     for (CpuPath path : {CpuPath::Scalar, CpuPath::Avx2, CpuPath::Avx512}) {
         if (!cpu_path_supported(path)) continue;
         auto fast = make_cpu_backend(2, {path});
-        for (const Case& c : std::vector<Case>{{96, 24, 1},
-                                               {800, 40, 1},
-                                               {288, 16, 2},
-                                               {512, 64, 3},
-                                               {256, 8, 4},
-                                               {1024, 32, 5},
-                                               {256, 48, 6},
-                                               {512, 24, 7},
-                                               {256, 40, 14},
-                                               {320, 16, 37}}) {
-            Tensor w = make_weight(DType::Q4_0, c.k, c.n, 21);
-            Tensor wp = packed_copy(w, DType::Q4_0_R8);
-            Tensor x = make_input(c.k, c.m, 22);
-            Tensor y0 = Tensor::zeros(DType::F32, {c.n, c.m});
-            Tensor y1 = Tensor::zeros(DType::F32, {c.n, c.m});
-            Tensor y2 = Tensor::zeros(DType::F32, {c.n, c.m});
-            ref->matmul(w, x, y0);
-            ref->matmul(wp, x, y2);
-            fast->matmul(wp, x, y1);
-            ASSERT_EQ(0, std::memcmp(y0.data(), y2.data(), size_t(c.n * c.m) * 4))
-                << "reference on the packed layout, k=" << c.k << " m=" << c.m;
-            std::vector<float> wr(static_cast<size_t>(c.k));
-            for (int64_t mi = 0; mi < c.m; ++mi) {
-                auto xs = act_as_seen(DType::Q4_0, x.data_as<float>() + mi * c.k, c.k);
-                for (int64_t ni = 0; ni < c.n; ++ni) {
-                    dequantize_row(DType::Q4_0, w.row(ni), wr.data(), c.k);
-                    const double tol = 2e-5 * abs_dot(wr, xs) + 1e-5;
-                    ASSERT_NEAR(y1.data_as<float>()[mi * c.n + ni],
-                                y0.data_as<float>()[mi * c.n + ni], tol)
-                        << cpu_path_name(path) << " k=" << c.k << " n=" << ni << " m=" << mi;
+        for (const PackedCase& pc : kPacked)
+            for (const Case& c : pc.cases) {
+                Tensor w = make_weight(pc.file, c.k, c.n, 21);
+                Tensor wp = packed_copy(w, pc.packed);
+                Tensor x = make_input(c.k, c.m, 22);
+                Tensor y0 = Tensor::zeros(DType::F32, {c.n, c.m});
+                Tensor y1 = Tensor::zeros(DType::F32, {c.n, c.m});
+                Tensor y2 = Tensor::zeros(DType::F32, {c.n, c.m});
+                ref->matmul(w, x, y0);
+                ref->matmul(wp, x, y2);
+                fast->matmul(wp, x, y1);
+                ASSERT_EQ(0, std::memcmp(y0.data(), y2.data(), size_t(c.n * c.m) * 4))
+                    << "reference on " << dtype_name(pc.packed) << ", k=" << c.k << " m=" << c.m;
+                std::vector<float> wr(static_cast<size_t>(c.k));
+                for (int64_t mi = 0; mi < c.m; ++mi) {
+                    auto xs = act_as_seen(pc.file, x.data_as<float>() + mi * c.k, c.k);
+                    for (int64_t ni = 0; ni < c.n; ++ni) {
+                        dequantize_row(pc.file, w.row(ni), wr.data(), c.k);
+                        const double tol = 2e-5 * abs_dot(wr, xs) + 1e-5;
+                        ASSERT_NEAR(y1.data_as<float>()[mi * c.n + ni],
+                                    y0.data_as<float>()[mi * c.n + ni], tol)
+                            << cpu_path_name(path) << " " << dtype_name(pc.packed) << " k=" << c.k
+                            << " n=" << ni << " m=" << mi;
+                    }
                 }
             }
-        }
     }
 }
 
@@ -426,23 +453,26 @@ TEST(PackedMatmul, MatchesReferenceOnTheFileLayout) {
 // the same order: a row's bits do not depend on how many tokens the pass has.
 TEST(PackedMatmul, DecodeAndPromptGiveTheSameBits) {
     if (!cpu_path_supported(CpuPath::Avx2)) GTEST_SKIP() << "avx2 not supported here";
-    const int64_t k = 800, n = 40, m = 37;
-    Tensor wp = packed_copy(make_weight(DType::Q4_0, k, n, 31), DType::Q4_0_R8);
-    Tensor x = make_input(k, m, 32);
-    for (int nt : {1, 2, 3}) {
-        auto be = make_cpu_backend(nt, {CpuPath::Avx2});
-        Tensor y = Tensor::zeros(DType::F32, {n, m});
-        be->matmul(wp, x, y);
-        for (int64_t c : {0, 5, 36}) {
-            for (int64_t rows : {1, 4}) {
-                if (c + rows > m) continue;
-                Tensor xc = Tensor::zeros(DType::F32, {k, rows});
-                std::memcpy(xc.data(), x.data_as<float>() + c * k, size_t(k * rows) * 4);
-                Tensor yc = Tensor::zeros(DType::F32, {n, rows});
-                be->matmul(wp, xc, yc);
-                EXPECT_EQ(0,
-                          std::memcmp(yc.data(), y.data_as<float>() + c * n, size_t(n * rows) * 4))
-                    << "threads " << nt << " rows " << c << ".." << c + rows - 1;
+    for (const PackedCase& pc : kPacked) {
+        const int64_t k = pc.file == DType::Q4_0 ? 800 : 1024, n = 40, m = 37;
+        Tensor wp = packed_copy(make_weight(pc.file, k, n, 31), pc.packed);
+        Tensor x = make_input(k, m, 32);
+        for (int nt : {1, 2, 3}) {
+            auto be = make_cpu_backend(nt, {CpuPath::Avx2});
+            Tensor y = Tensor::zeros(DType::F32, {n, m});
+            be->matmul(wp, x, y);
+            for (int64_t c : {0, 5, 36}) {
+                for (int64_t rows : {1, 4}) {
+                    if (c + rows > m) continue;
+                    Tensor xc = Tensor::zeros(DType::F32, {k, rows});
+                    std::memcpy(xc.data(), x.data_as<float>() + c * k, size_t(k * rows) * 4);
+                    Tensor yc = Tensor::zeros(DType::F32, {n, rows});
+                    be->matmul(wp, xc, yc);
+                    EXPECT_EQ(
+                        0, std::memcmp(yc.data(), y.data_as<float>() + c * n, size_t(n * rows) * 4))
+                        << dtype_name(pc.packed) << " threads " << nt << " rows " << c << ".."
+                        << c + rows - 1;
+                }
             }
         }
     }
@@ -459,18 +489,20 @@ TEST(PackedMatmul, ManyWithUnalignedNeighboursEqualsSeparateProducts) {
     Tensor w1 = packed_copy(make_weight(DType::Q4_0, k, 200, 42), DType::Q4_0_R8);
     Tensor w2 = make_weight(DType::Q4_0, k, 13, 43);
     Tensor w3 = packed_copy(make_weight(DType::Q4_0, k, 72, 44), DType::Q4_0_R8);
+    Tensor w4 = make_weight(DType::Q4_K, k, 5, 46);
+    Tensor w5 = packed_copy(make_weight(DType::Q4_K, k, 88, 47), DType::Q4_K_R8);
     for (int64_t m : {1, 9}) {
         Tensor x = make_input(k, m, 45);
-        const Tensor* ws[] = {&w0, &w1, &w2, &w3};
+        const Tensor* ws[] = {&w0, &w1, &w2, &w3, &w4, &w5};
         std::vector<Tensor> together, alone;
         std::vector<MatmulTask> tasks;
         for (const Tensor* w : ws) {
             together.push_back(Tensor::zeros(DType::F32, {w->ne(1), m}));
             alone.push_back(Tensor::zeros(DType::F32, {w->ne(1), m}));
         }
-        for (size_t i = 0; i < 4; ++i) tasks.push_back({ws[i], &together[i]});
+        for (size_t i = 0; i < 6; ++i) tasks.push_back({ws[i], &together[i]});
         be->matmul_many(x, tasks);
-        for (size_t i = 0; i < 4; ++i) {
+        for (size_t i = 0; i < 6; ++i) {
             be->matmul(*ws[i], x, alone[i]);
             EXPECT_EQ(
                 0, std::memcmp(together[i].data(), alone[i].data(), size_t(ws[i]->ne(1) * m) * 4))
@@ -497,18 +529,20 @@ TEST(PackedMatmul, KernelRejectsRangesOffTheGroups) {
 // Packed weights still convert to floats (dequantize, get_rows) as their file rows do.
 TEST(PackedMatmul, DequantizeAndGetRowsReadThePackedLayout) {
     auto be = make_cpu_backend(2);
-    const int64_t k = 128, n = 24;
-    Tensor w = make_weight(DType::Q4_0, k, n, 61);
-    Tensor wp = packed_copy(w, DType::Q4_0_R8);
-    Tensor a = Tensor::zeros(DType::F32, {k, n}), b = Tensor::zeros(DType::F32, {k, n});
-    be->dequantize(w, a);
-    be->dequantize(wp, b);
-    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), size_t(k * n) * 4));
-    const std::vector<int32_t> ids{23, 0, 9, 9};
-    Tensor ra = Tensor::zeros(DType::F32, {k, 4}), rb = Tensor::zeros(DType::F32, {k, 4});
-    be->get_rows(w, ids, ra);
-    be->get_rows(wp, ids, rb);
-    EXPECT_EQ(0, std::memcmp(ra.data(), rb.data(), size_t(k * 4) * 4));
+    for (const PackedCase& pc : kPacked) {
+        const int64_t k = 256, n = 24;
+        Tensor w = make_weight(pc.file, k, n, 61);
+        Tensor wp = packed_copy(w, pc.packed);
+        Tensor a = Tensor::zeros(DType::F32, {k, n}), b = Tensor::zeros(DType::F32, {k, n});
+        be->dequantize(w, a);
+        be->dequantize(wp, b);
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), size_t(k * n) * 4));
+        const std::vector<int32_t> ids{23, 0, 9, 9};
+        Tensor ra = Tensor::zeros(DType::F32, {k, 4}), rb = Tensor::zeros(DType::F32, {k, 4});
+        be->get_rows(w, ids, ra);
+        be->get_rows(wp, ids, rb);
+        EXPECT_EQ(0, std::memcmp(ra.data(), rb.data(), size_t(k * 4) * 4));
+    }
 }
 
 // Every part of every job runs exactly once, whichever thread claims it, over many

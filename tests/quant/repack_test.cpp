@@ -31,7 +31,10 @@ TEST(Repack, PackedTypesAreNotFileTypes) {
     EXPECT_EQ(traits(DType::Q4_0).row_group, 1);
     EXPECT_EQ(row_bytes(DType::Q4_0_R8, 4096), row_bytes(DType::Q4_0, 4096));
     EXPECT_EQ(packed_layout(DType::Q4_0), DType::Q4_0_R8);
-    EXPECT_FALSE(packed_layout(DType::Q4_K).has_value());
+    EXPECT_EQ(packed_layout(DType::Q4_K), DType::Q4_K_R8);
+    EXPECT_FALSE(packed_layout(DType::Q6_K).has_value());
+    EXPECT_EQ(traits(DType::Q4_K_R8).file_type, DType::Q4_K);
+    EXPECT_EQ(row_bytes(DType::Q4_K_R8, 256) * 8, sizeof(BlockQ4_Kx8));
 }
 
 TEST(Repack, CanPackNeedsWholeGroupsAndBlocks) {
@@ -66,16 +69,49 @@ TEST(Repack, Q4_0x8FollowsTheDocumentedLayout) {
         }
 }
 
+TEST(Repack, Q4_Kx8FollowsTheDocumentedLayout) {
+    const int64_t k = 512, n = 16, nb = k / 256;
+    const auto src = random_bytes(row_bytes(DType::Q4_K, k) * n, 4);
+    std::vector<uint8_t> dst(row_bytes(DType::Q4_K_R8, k) * n);
+    pack_rows(DType::Q4_K_R8, src.data(), dst.data(), n, k);
+    const auto* in = reinterpret_cast<const BlockQ4_K*>(src.data());
+    const auto* out = reinterpret_cast<const BlockQ4_Kx8*>(dst.data());
+    for (int64_t row = 0; row < n; ++row)
+        for (int64_t b = 0; b < nb; ++b) {
+            const BlockQ4_K& x = in[row * nb + b];
+            const BlockQ4_Kx8& o = out[(row / 8) * nb + b];
+            const int r = int(row % 8);
+            EXPECT_EQ(o.d[r], x.d);
+            EXPECT_EQ(o.dmin[r], x.dmin);
+            for (int j = 0; j < 8; ++j) {
+                uint8_t sc = 0, mn = 0;
+                get_scale_min_k4(j, x.scales, &sc, &mn);
+                EXPECT_EQ(o.scales[j][r], sc) << "sub-block " << j;
+                EXPECT_EQ(o.mins[j][r], mn) << "sub-block " << j;
+            }
+            for (int p = 0; p < 4; ++p)
+                for (int g = 0; g < 8; ++g)
+                    for (int i = 0; i < 4; ++i)
+                        ASSERT_EQ(o.qs[p][g][4 * r + i], x.qs[32 * p + 4 * g + i])
+                            << "row " << row << " pair " << p << " group " << g;
+        }
+}
+
+// Random bytes reach every scale and min bit pattern: the 12 scale bytes come back exactly.
 TEST(Repack, EveryRowUnpacksToItsBytes) {
-    const int64_t k = 256, n = 24;
-    const size_t rb = row_bytes(DType::Q4_0, k);
-    const auto src = random_bytes(rb * n, 2);
-    std::vector<uint8_t> dst(src.size()), row(rb);
-    pack_rows(DType::Q4_0_R8, src.data(), dst.data(), n, k);
-    EXPECT_NE(0, std::memcmp(src.data(), dst.data(), src.size()));
-    for (int64_t r = 0; r < n; ++r) {
-        unpack_row(DType::Q4_0_R8, dst.data(), r, k, row.data());
-        EXPECT_EQ(0, std::memcmp(row.data(), src.data() + size_t(r) * rb, rb)) << "row " << r;
+    for (DType packed : {DType::Q4_0_R8, DType::Q4_K_R8}) {
+        const DType file = traits(packed).file_type;
+        const int64_t k = 512, n = 24;
+        const size_t rb = row_bytes(file, k);
+        const auto src = random_bytes(rb * n, 2);
+        std::vector<uint8_t> dst(row_bytes(packed, k) * n), row(rb);
+        pack_rows(packed, src.data(), dst.data(), n, k);
+        EXPECT_NE(0, std::memcmp(src.data(), dst.data(), src.size()));
+        for (int64_t r = 0; r < n; ++r) {
+            unpack_row(packed, dst.data(), r, k, row.data());
+            EXPECT_EQ(0, std::memcmp(row.data(), src.data() + size_t(r) * rb, rb))
+                << dtype_name(packed) << " row " << r;
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/math_avx2.h"
@@ -411,6 +412,38 @@ void build_panel_q4_0_r8(const Tensor& w, int64_t n, Panel& p) {
     }
 }
 
+// Rows [n, n + 8) of a Q4_K_R8 tensor into p: sub-block 2q's groups are the low nibbles
+// of the pair's vectors, sub-block 2q + 1's the high ones; scales and mins are already
+// bytes per row.
+void build_panel_q4_k_r8(const Tensor& w, int64_t n, Panel& p) {
+    const int64_t nsb = p.nb / 8;
+    const auto* x = reinterpret_cast<const BlockQ4_Kx8*>(w.row(n));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    auto* q = reinterpret_cast<__m256i*>(p.qs.data());
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        const BlockQ4_Kx8& blk = x[sb];
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.d));
+        const __m256 negdm =
+            _mm256_xor_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.dmin)), sign);
+        for (int pr = 0; pr < 4; ++pr)
+            for (int g = 0; g < 8; ++g) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i*)blk.qs[pr][g]);
+                const int64_t b = 8 * sb + 2 * pr;
+                _mm256_store_si256(q + 8 * b + g, _mm256_and_si256(raw, m4));
+                _mm256_store_si256(q + 8 * (b + 1) + g,
+                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+            }
+        for (int j = 0; j < 8; ++j) {
+            const int64_t b = 8 * sb + j;
+            _mm256_storeu_ps(p.ws.data() + 8 * b, d);
+            _mm256_storeu_ps(p.wm.data() + 8 * b, _mm256_mul_ps(negdm, k_mins8(blk.mins[j])));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(p.sc[size_t(2 * b)].b),
+                               k_scale_pairs(blk.scales[j]));
+        }
+    }
+}
+
 // ---- the tile: 8 panel rows x C activation rows -----------------------------------------
 // Activation rows per register tile.
 constexpr int kTile = 4;
@@ -593,8 +626,10 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         const int64_t c1 = std::min(a.m, c0 + chunk);
         for (int64_t n = n0; n < n1; n += 8) {
             const int nr = int(std::min<int64_t>(8, n1 - n));
-            if constexpr (kPacked)
+            if constexpr (kPacked && std::is_same_v<S, GQ4_0>)
                 build_panel_q4_0_r8(w, n, s.panel);
+            else if constexpr (kPacked)
+                build_panel_q4_k_r8(w, n, s.panel);
             else
                 build_panel<S>(w, n, nr, s);
             int64_t c = c0;
@@ -650,6 +685,8 @@ MatmulFn gemm_avx2(DType t) {
             return panel_matmul<GQ3_K>;
         case DType::Q4_K:
             return panel_matmul<GQ4_K>;
+        case DType::Q4_K_R8:
+            return panel_matmul<GQ4_K, true>;
         case DType::Q5_K:
             return panel_matmul<GQ5_K>;
         case DType::Q6_K:

@@ -159,6 +159,18 @@ inline void unpack_half(const BlockQ2_K& b, int h, __m256i u[4]) {
     for (int j = 0; j < 4; ++j)
         u[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
 }
+// Eight byte-sized K-quant sub-block scales (one per row) as vpmaddwd factors: scale r in
+// both 16-bit halves of lane r.
+inline __m256i k_scale_pairs(const uint8_t* sc8) {
+    const __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)sc8));
+    return _mm256_or_si256(w, _mm256_slli_epi32(w, 16));
+}
+
+// Eight byte-sized mins (one per row) as floats.
+inline __m256 k_mins8(const uint8_t* mn8) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)mn8)));
+}
+
 // Four bytes at p in every 32-bit lane.
 inline __m256i bcast4(const int8_t* p) {
     int32_t v;

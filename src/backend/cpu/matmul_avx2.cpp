@@ -417,17 +417,83 @@ void q4_0_r8_rows(const BlockQ4_0x8* x, const ActRows& a, int64_t c0, float* y, 
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
 }
 
-void q4_0_r8_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+// Q4_K_R8 (quant/repack.h), as q4_0_r8_rows: per super-block the sub-blocks' integer sums
+// times their scales in int32, one float step with d, and the 8 mins in float, the
+// operations of the panels' tile for Q4_K in its order.
+template <int C>
+void q4_k_r8_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    const int64_t nsb = a.k / 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 acc[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        const BlockQ4_Kx8& blk = x[sb];
+        prefetch_ahead(&blk, kR8Prefetch, int(sizeof(BlockQ4_Kx8)));
+        __m256i s[C];
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; ++p) {
+            __m256i lo16[C], hi16[C];
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; ++g) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i*)blk.qs[p][g]);
+                const __m256i lo = _mm256_and_si256(raw, m4);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+#pragma GCC unroll 8
+                for (int c = 0; c < C; ++c) {
+                    const int8_t* q = a.q_row(c0 + c) + 256 * sb + 64 * p + 4 * g;
+                    const __m256i tl = _mm256_maddubs_epi16(lo, bcast4(q));
+                    const __m256i th = _mm256_maddubs_epi16(hi, bcast4(q + 32));
+                    lo16[c] = g ? _mm256_add_epi16(lo16[c], tl) : tl;
+                    hi16[c] = g ? _mm256_add_epi16(hi16[c], th) : th;
+                }
+            }
+            const __m256i sl = k_scale_pairs(blk.scales[2 * p]);
+            const __m256i sh = k_scale_pairs(blk.scales[2 * p + 1]);
+#pragma GCC unroll 8
+            for (int c = 0; c < C; ++c) {
+                const __m256i t = _mm256_add_epi32(_mm256_madd_epi16(lo16[c], sl),
+                                                   _mm256_madd_epi16(hi16[c], sh));
+                s[c] = p ? _mm256_add_epi32(s[c], t) : t;
+            }
+        }
+        const __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.d));
+        const __m256 negdm =
+            _mm256_xor_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.dmin)), sign);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c)
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
+                                     _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d_row(c0 + c) + sb)),
+                                     acc[c]);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            const __m256 wm = _mm256_mul_ps(negdm, k_mins8(blk.mins[j]));
+#pragma GCC unroll 8
+            for (int c = 0; c < C; ++c)
+                acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(a.s32_row(c0 + c) + 8 * sb + j),
+                                         acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
+}
+
+// A group of 8 packed rows (Block: one row group's block type) against all activation
+// rows, up to 3 at a time: the group's later passes read it from cache.
+template <class Block, void (*Rows1)(const Block*, const ActRows&, int64_t, float*, size_t),
+          void (*Rows2)(const Block*, const ActRows&, int64_t, float*, size_t),
+          void (*Rows3)(const Block*, const ActRows&, int64_t, float*, size_t), int kBlockK>
+void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     check_packed_range(w, n0, n1);
-    const int64_t nb = a.k / 32;
-    const auto* groups = reinterpret_cast<const BlockQ4_0x8*>(w.data());
+    const int64_t nb = a.k / kBlockK;
+    const auto* groups = reinterpret_cast<const Block*>(w.data());
     for (int64_t n = n0; n < n1; n += 8) {
-        // The group's later passes (more than 3 activation rows) read it from cache.
-        const BlockQ4_0x8* x = groups + (n / 8) * nb;
+        const Block* x = groups + (n / 8) * nb;
         int64_t c = 0;
-        for (; c + 3 <= a.m; c += 3) q4_0_r8_rows<3>(x, a, c, y + n, ys);
-        if (a.m - c == 2) q4_0_r8_rows<2>(x, a, c, y + n, ys);
-        if (a.m - c == 1) q4_0_r8_rows<1>(x, a, c, y + n, ys);
+        for (; c + 3 <= a.m; c += 3) Rows3(x, a, c, y + n, ys);
+        if (a.m - c == 2) Rows2(x, a, c, y + n, ys);
+        if (a.m - c == 1) Rows1(x, a, c, y + n, ys);
     }
 }
 
@@ -723,7 +789,12 @@ KernelTable make_table() {
     set(DType::Q4_1, vec_or_gemm<legacy_vec<VQ4_1>, DType::Q4_1>);
     set(DType::IQ4_NL, vec_or_gemm<legacy_vec<VIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q4_0, vec_or_gemm<legacy_vec<VQ4_0>, DType::Q4_0>);
-    set(DType::Q4_0_R8, vec_or_gemm<q4_0_r8_vec, DType::Q4_0_R8>);
+    set(DType::Q4_0_R8,
+        vec_or_gemm<packed_vec<BlockQ4_0x8, q4_0_r8_rows<1>, q4_0_r8_rows<2>, q4_0_r8_rows<3>, 32>,
+                    DType::Q4_0_R8>);
+    set(DType::Q4_K_R8,
+        vec_or_gemm<packed_vec<BlockQ4_Kx8, q4_k_r8_rows<1>, q4_k_r8_rows<2>, q4_k_r8_rows<3>, 256>,
+                    DType::Q4_K_R8>);
     set(DType::Q8_0, vec_or_gemm<legacy_vec<VQ8_0>, DType::Q8_0>);
     set(DType::Q4_K, vec_or_gemm<k_vec<BlockQ4_K, k45_vec_row<BlockQ4_K, false>>, DType::Q4_K>);
     set(DType::Q5_K, vec_or_gemm<k_vec<BlockQ5_K, k45_vec_row<BlockQ5_K, true>>, DType::Q5_K>);

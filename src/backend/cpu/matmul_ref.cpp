@@ -47,6 +47,7 @@ bool matmul_supported(DType t) {
         case DType::Q2_K:
         case DType::Q3_K:
         case DType::Q4_K:
+        case DType::Q4_K_R8:
         case DType::Q5_K:
         case DType::Q6_K:
         case DType::IQ4_NL:
