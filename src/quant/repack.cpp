@@ -11,6 +11,7 @@ namespace lcx {
 std::optional<DType> packed_layout(DType type) {
     if (type == DType::Q4_0) return DType::Q4_0_R8;
     if (type == DType::Q4_K) return DType::Q4_K_R8;
+    if (type == DType::Q8_0) return DType::Q8_0_R8;
     return std::nullopt;
 }
 
@@ -29,6 +30,18 @@ void pack_q4_0(const BlockQ4_0* in, BlockQ4_0x8* out, int64_t groups, int64_t nb
                 for (int v = 0; v < 4; ++v) q[v][r] = w[v];
             }
             std::memcpy(o.qs, q, sizeof(q));
+        }
+}
+
+void pack_q8_0(const BlockQ8_0* in, BlockQ8_0x8* out, int64_t groups, int64_t nb) {
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t b = 0; b < nb; ++b) {
+            BlockQ8_0x8& o = out[g * nb + b];
+            for (int r = 0; r < 8; ++r) {
+                const BlockQ8_0& x = in[(8 * g + r) * nb + b];
+                o.d[r] = x.d;
+                for (int v = 0; v < 8; ++v) std::memcpy(o.qs[v] + 4 * r, x.qs + 4 * v, 4);
+            }
         }
 }
 
@@ -71,11 +84,14 @@ bool can_pack(DType packed, int64_t n_rows, int64_t k) {
 }
 
 void pack_rows(DType packed, const void* src, void* dst, int64_t n_rows, int64_t k) {
-    check(can_pack(packed, n_rows, k), "cannot pack " + std::to_string(n_rows) + " rows of " +
-                                           std::to_string(k) + " as " +
-                                           std::string(dtype_name(packed)));
+    if (!can_pack(packed, n_rows, k))
+        throw Error("cannot pack " + std::to_string(n_rows) + " rows of " + std::to_string(k) +
+                    " as " + std::string(dtype_name(packed)));
     if (packed == DType::Q4_0_R8)
         pack_q4_0(static_cast<const BlockQ4_0*>(src), static_cast<BlockQ4_0x8*>(dst), n_rows / 8,
+                  k / 32);
+    else if (packed == DType::Q8_0_R8)
+        pack_q8_0(static_cast<const BlockQ8_0*>(src), static_cast<BlockQ8_0x8*>(dst), n_rows / 8,
                   k / 32);
     else
         pack_q4_k(static_cast<const BlockQ4_K*>(src), static_cast<BlockQ4_Kx8*>(dst), n_rows / 8,
@@ -102,6 +118,16 @@ void unpack_row(DType packed, const void* data, int64_t r, int64_t k, void* dst)
             for (int p = 0; p < 4; ++p)
                 for (int v = 0; v < 8; ++v)
                     std::memcpy(out[b].qs + 32 * p + 4 * v, in[b].qs[p][v] + 4 * lane, 4);
+        }
+        return;
+    }
+    if (packed == DType::Q8_0_R8) {
+        const int64_t nb = k / 32;
+        const auto* in = static_cast<const BlockQ8_0x8*>(data) + g * nb;
+        auto* out = static_cast<BlockQ8_0*>(dst);
+        for (int64_t b = 0; b < nb; ++b) {
+            out[b].d = in[b].d[lane];
+            for (int v = 0; v < 8; ++v) std::memcpy(out[b].qs + 4 * v, in[b].qs[v] + 4 * lane, 4);
         }
         return;
     }

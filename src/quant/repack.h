@@ -37,6 +37,14 @@ struct BlockQ4_Kx8 {
 };
 static_assert(sizeof(BlockQ4_Kx8) == 1184, "wrong q4_Kx8 block size");
 
+// Q8_0_R8: per group of 8 rows, per 32-weight block, the 8 rows' f16 scales, then 8 x 32
+// bytes where byte 4r + i of vector g is row r's qs[4g + i].
+struct BlockQ8_0x8 {
+    uint16_t d[8];
+    int8_t qs[8][32];
+};
+static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0), "wrong q8_0x8 block size");
+
 // The packed layout of `type` if there is one.
 std::optional<DType> packed_layout(DType type);
 

@@ -50,6 +50,7 @@ enum class DType : uint32_t {
     // starting on a group keeps working. Only matmul reads them (see quant/repack.h).
     Q4_0_R8 = 64,
     Q4_K_R8 = 65,
+    Q8_0_R8 = 66,
 };
 
 constexpr uint32_t kFirstPackedId = 64;

@@ -372,6 +372,7 @@ TEST(PackedMatmul, BackendOffersALayoutOnlyWhereItHasKernels) {
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_0, 64, 256), DType::Q4_0_R8);
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_0, 60, 256), DType::Q4_0);  // not whole groups
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_K, 64, 256), DType::Q4_K_R8);
+    EXPECT_EQ(avx2->matmul_layout(DType::Q8_0, 64, 256), DType::Q8_0_R8);
     EXPECT_EQ(avx2->matmul_layout(DType::Q6_K, 64, 256), DType::Q6_K);
     CpuBackendOptions off;
     off.path = CpuPath::Avx2;
@@ -400,6 +401,15 @@ const PackedCase kPacked[] = {
       {256, 48, 6},
       {512, 24, 7},
       {256, 40, 14},
+      {320, 16, 37}}},
+    {DType::Q8_0,
+     DType::Q8_0_R8,
+     {{96, 24, 1},
+      {800, 40, 1},
+      {288, 16, 2},
+      {512, 64, 3},
+      {1024, 32, 5},
+      {512, 24, 7},
       {320, 16, 37}}},
     {DType::Q4_K,
      DType::Q4_K_R8,
@@ -454,7 +464,7 @@ TEST(PackedMatmul, MatchesReferenceOnTheFileLayout) {
 TEST(PackedMatmul, DecodeAndPromptGiveTheSameBits) {
     if (!cpu_path_supported(CpuPath::Avx2)) GTEST_SKIP() << "avx2 not supported here";
     for (const PackedCase& pc : kPacked) {
-        const int64_t k = pc.file == DType::Q4_0 ? 800 : 1024, n = 40, m = 37;
+        const int64_t k = is_k(pc.file) ? 1024 : 800, n = 40, m = 37;
         Tensor wp = packed_copy(make_weight(pc.file, k, n, 31), pc.packed);
         Tensor x = make_input(k, m, 32);
         for (int nt : {1, 2, 3}) {

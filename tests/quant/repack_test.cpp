@@ -32,6 +32,7 @@ TEST(Repack, PackedTypesAreNotFileTypes) {
     EXPECT_EQ(row_bytes(DType::Q4_0_R8, 4096), row_bytes(DType::Q4_0, 4096));
     EXPECT_EQ(packed_layout(DType::Q4_0), DType::Q4_0_R8);
     EXPECT_EQ(packed_layout(DType::Q4_K), DType::Q4_K_R8);
+    EXPECT_EQ(packed_layout(DType::Q8_0), DType::Q8_0_R8);
     EXPECT_FALSE(packed_layout(DType::Q6_K).has_value());
     EXPECT_EQ(traits(DType::Q4_K_R8).file_type, DType::Q4_K);
     EXPECT_EQ(row_bytes(DType::Q4_K_R8, 256) * 8, sizeof(BlockQ4_Kx8));
@@ -99,7 +100,7 @@ TEST(Repack, Q4_Kx8FollowsTheDocumentedLayout) {
 
 // Random bytes reach every scale and min bit pattern: the 12 scale bytes come back exactly.
 TEST(Repack, EveryRowUnpacksToItsBytes) {
-    for (DType packed : {DType::Q4_0_R8, DType::Q4_K_R8}) {
+    for (DType packed : {DType::Q4_0_R8, DType::Q8_0_R8, DType::Q4_K_R8}) {
         const DType file = traits(packed).file_type;
         const int64_t k = 512, n = 24;
         const size_t rb = row_bytes(file, k);

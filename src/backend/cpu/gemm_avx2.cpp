@@ -412,6 +412,23 @@ void build_panel_q4_0_r8(const Tensor& w, int64_t n, Panel& p) {
     }
 }
 
+// Rows [n, n + 8) of a Q8_0_R8 tensor into p: |w| and w, as build_panel stores them.
+void build_panel_q8_0_r8(const Tensor& w, int64_t n, Panel& p) {
+    const int64_t nb = p.nb;
+    const auto* x = reinterpret_cast<const BlockQ8_0x8*>(w.row(n));
+    auto* q = reinterpret_cast<__m256i*>(p.qs.data());
+    auto* sg = reinterpret_cast<__m256i*>(p.sg.data());
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int g = 0; g < 8; ++g) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i*)x[b].qs[g]);
+            _mm256_store_si256(q + 8 * b + g, _mm256_abs_epi8(raw));
+            _mm256_store_si256(sg + 8 * b + g, raw);
+        }
+        _mm256_storeu_ps(p.ws.data() + 8 * b,
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d)));
+    }
+}
+
 // Rows [n, n + 8) of a Q4_K_R8 tensor into p: sub-block 2q's groups are the low nibbles
 // of the pair's vectors, sub-block 2q + 1's the high ones; scales and mins are already
 // bytes per row.
@@ -628,6 +645,8 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
             const int nr = int(std::min<int64_t>(8, n1 - n));
             if constexpr (kPacked && std::is_same_v<S, GQ4_0>)
                 build_panel_q4_0_r8(w, n, s.panel);
+            else if constexpr (kPacked && std::is_same_v<S, GQ8_0>)
+                build_panel_q8_0_r8(w, n, s.panel);
             else if constexpr (kPacked)
                 build_panel_q4_k_r8(w, n, s.panel);
             else
@@ -677,6 +696,8 @@ MatmulFn gemm_avx2(DType t) {
             return panel_matmul<GQ5_1>;
         case DType::Q8_0:
             return panel_matmul<GQ8_0>;
+        case DType::Q8_0_R8:
+            return panel_matmul<GQ8_0, true>;
         case DType::IQ4_NL:
             return panel_matmul<GIQ4_NL>;
         case DType::Q2_K:

@@ -417,6 +417,41 @@ void q4_0_r8_rows(const BlockQ4_0x8* x, const ActRows& a, int64_t c0, float* y, 
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
 }
 
+// Q8_0_R8 (quant/repack.h), as q4_0_r8_rows: the signed weights as |w| x sign(x, w),
+// each group widened to 32 bits (two products of 128 x 127 fill 16 bits).
+template <int C>
+void q8_0_r8_rows(const BlockQ8_0x8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    const int64_t nb = a.k / 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead(x + b, kR8Prefetch, int(sizeof(BlockQ8_0x8)));
+        __m256i s[C];
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g) {
+            const __m256i w = _mm256_loadu_si256((const __m256i*)x[b].qs[g]);
+            const __m256i aw = _mm256_abs_epi8(w);
+#pragma GCC unroll 8
+            for (int c = 0; c < C; ++c) {
+                const __m256i xg = bcast4(a.q_row(c0 + c) + 32 * b + 4 * g);
+                const __m256i t =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xg, w)), ones);
+                s[c] = g ? _mm256_add_epi32(s[c], t) : t;
+            }
+        }
+        const __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d));
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c)
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
+                                     _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d_row(c0 + c) + b)),
+                                     acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
+}
+
 // Q4_K_R8 (quant/repack.h), as q4_0_r8_rows: per super-block the sub-blocks' integer sums
 // times their scales in int32, one float step with d, and the 8 mins in float, the
 // operations of the panels' tile for Q4_K in its order.
@@ -792,6 +827,9 @@ KernelTable make_table() {
     set(DType::Q4_0_R8,
         vec_or_gemm<packed_vec<BlockQ4_0x8, q4_0_r8_rows<1>, q4_0_r8_rows<2>, q4_0_r8_rows<3>, 32>,
                     DType::Q4_0_R8>);
+    set(DType::Q8_0_R8,
+        vec_or_gemm<packed_vec<BlockQ8_0x8, q8_0_r8_rows<1>, q8_0_r8_rows<2>, q8_0_r8_rows<3>, 32>,
+                    DType::Q8_0_R8>);
     set(DType::Q4_K_R8,
         vec_or_gemm<packed_vec<BlockQ4_Kx8, q4_k_r8_rows<1>, q4_k_r8_rows<2>, q4_k_r8_rows<3>, 256>,
                     DType::Q4_K_R8>);

@@ -23,6 +23,7 @@ ActKind act_kind_for(DType t) {
         case DType::Q4_0_R8:
         case DType::Q5_0:
         case DType::Q8_0:
+        case DType::Q8_0_R8:
         case DType::IQ4_NL:
             return ActKind::Q8_0;
         case DType::Q4_1:
@@ -44,6 +45,7 @@ bool matmul_supported(DType t) {
         case DType::Q5_0:
         case DType::Q5_1:
         case DType::Q8_0:
+        case DType::Q8_0_R8:
         case DType::Q2_K:
         case DType::Q3_K:
         case DType::Q4_K:
