@@ -22,7 +22,14 @@ Model::Model(gguf::GgufFile file, Backend* backend) : file_(std::move(file)) {
     for (const auto& name : binder.unused())
         log::warn("%s: tensor '%s' is not used by the %s architecture", file_.path().c_str(),
                   name.c_str(), hp_.arch.c_str());
-    if (backend) repack_weights(weights_, file_, *backend);
+    if (backend) {
+        const RepackStats st = repack_weights(weights_, file_, *backend);
+        if (st.tensors > 0)
+            log::debug("%s: %lld weights packed for %s (%.1f MiB, %.1f MiB in the file)",
+                       file_.path().c_str(), static_cast<long long>(st.tensors),
+                       backend->name().c_str(), double(st.bytes) / (1 << 20),
+                       double(st.file_bytes) / (1 << 20));
+    }
 }
 
 std::shared_ptr<const Model> Model::load(const std::filesystem::path& path, Backend* backend) {

@@ -17,32 +17,30 @@ std::optional<DType> packed_layout(DType type) {
 
 namespace {
 
-void pack_q4_0(const BlockQ4_0* in, BlockQ4_0x8* out, int64_t groups, int64_t nb) {
+// The legacy formats (an f16 d, then qs): the 8 rows' scales, then group v (4 bytes) of
+// every row side by side.
+template <class In, class Out>
+void pack_legacy(const In* in, Out* out, int64_t groups, int64_t nb) {
+    constexpr int kGroups = int(sizeof(In::qs)) / 4;
+    static_assert(sizeof(Out::qs) == 8 * sizeof(In::qs));
     for (int64_t g = 0; g < groups; ++g)
         for (int64_t b = 0; b < nb; ++b) {
-            BlockQ4_0x8& o = out[g * nb + b];
-            uint32_t q[4][8];
+            Out& o = out[g * nb + b];
             for (int r = 0; r < 8; ++r) {
-                const BlockQ4_0& x = in[(8 * g + r) * nb + b];
+                const In& x = in[(8 * g + r) * nb + b];
                 o.d[r] = x.d;
-                uint32_t w[4];
-                std::memcpy(w, x.qs, 16);
-                for (int v = 0; v < 4; ++v) q[v][r] = w[v];
+                for (int v = 0; v < kGroups; ++v) std::memcpy(o.qs[v] + 4 * r, x.qs + 4 * v, 4);
             }
-            std::memcpy(o.qs, q, sizeof(q));
         }
 }
 
-void pack_q8_0(const BlockQ8_0* in, BlockQ8_0x8* out, int64_t groups, int64_t nb) {
-    for (int64_t g = 0; g < groups; ++g)
-        for (int64_t b = 0; b < nb; ++b) {
-            BlockQ8_0x8& o = out[g * nb + b];
-            for (int r = 0; r < 8; ++r) {
-                const BlockQ8_0& x = in[(8 * g + r) * nb + b];
-                o.d[r] = x.d;
-                for (int v = 0; v < 8; ++v) std::memcpy(o.qs[v] + 4 * r, x.qs + 4 * v, 4);
-            }
-        }
+template <class Packed, class Out>
+void unpack_legacy(const Packed* in, Out* out, int64_t nb, int lane) {
+    constexpr int kGroups = int(sizeof(Out::qs)) / 4;
+    for (int64_t b = 0; b < nb; ++b) {
+        out[b].d = in[b].d[lane];
+        for (int v = 0; v < kGroups; ++v) std::memcpy(out[b].qs + 4 * v, in[b].qs[v] + 4 * lane, 4);
+    }
 }
 
 void pack_q4_k(const BlockQ4_K* in, BlockQ4_Kx8* out, int64_t groups, int64_t nb) {
@@ -88,11 +86,11 @@ void pack_rows(DType packed, const void* src, void* dst, int64_t n_rows, int64_t
         throw Error("cannot pack " + std::to_string(n_rows) + " rows of " + std::to_string(k) +
                     " as " + std::string(dtype_name(packed)));
     if (packed == DType::Q4_0_R8)
-        pack_q4_0(static_cast<const BlockQ4_0*>(src), static_cast<BlockQ4_0x8*>(dst), n_rows / 8,
-                  k / 32);
+        pack_legacy(static_cast<const BlockQ4_0*>(src), static_cast<BlockQ4_0x8*>(dst), n_rows / 8,
+                    k / 32);
     else if (packed == DType::Q8_0_R8)
-        pack_q8_0(static_cast<const BlockQ8_0*>(src), static_cast<BlockQ8_0x8*>(dst), n_rows / 8,
-                  k / 32);
+        pack_legacy(static_cast<const BlockQ8_0*>(src), static_cast<BlockQ8_0x8*>(dst), n_rows / 8,
+                    k / 32);
     else
         pack_q4_k(static_cast<const BlockQ4_K*>(src), static_cast<BlockQ4_Kx8*>(dst), n_rows / 8,
                   k / 256);
@@ -121,23 +119,12 @@ void unpack_row(DType packed, const void* data, int64_t r, int64_t k, void* dst)
         }
         return;
     }
-    if (packed == DType::Q8_0_R8) {
-        const int64_t nb = k / 32;
-        const auto* in = static_cast<const BlockQ8_0x8*>(data) + g * nb;
-        auto* out = static_cast<BlockQ8_0*>(dst);
-        for (int64_t b = 0; b < nb; ++b) {
-            out[b].d = in[b].d[lane];
-            for (int v = 0; v < 8; ++v) std::memcpy(out[b].qs + 4 * v, in[b].qs[v] + 4 * lane, 4);
-        }
-        return;
-    }
-    const int64_t nb = k / 32;
-    const auto* in = static_cast<const BlockQ4_0x8*>(data) + g * nb;
-    auto* out = static_cast<BlockQ4_0*>(dst);
-    for (int64_t b = 0; b < nb; ++b) {
-        out[b].d = in[b].d[lane];
-        for (int v = 0; v < 4; ++v) std::memcpy(out[b].qs + 4 * v, in[b].qs + 32 * v + 4 * lane, 4);
-    }
+    if (packed == DType::Q8_0_R8)
+        unpack_legacy(static_cast<const BlockQ8_0x8*>(data) + g * (k / 32),
+                      static_cast<BlockQ8_0*>(dst), k / 32, lane);
+    else
+        unpack_legacy(static_cast<const BlockQ4_0x8*>(data) + g * (k / 32),
+                      static_cast<BlockQ4_0*>(dst), k / 32, lane);
 }
 
 void dequantize_packed_row(DType packed, const void* data, int64_t r, int64_t k, float* dst) {

@@ -19,7 +19,7 @@ namespace lcx {
 // four activation quants wants them.
 struct BlockQ4_0x8 {
     uint16_t d[8];
-    uint8_t qs[128];
+    uint8_t qs[4][32];
 };
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0), "wrong q4_0x8 block size");
 

@@ -65,7 +65,7 @@ TEST(Repack, Q4_0x8FollowsTheDocumentedLayout) {
             EXPECT_EQ(o.d[r], x.d);
             for (int v = 0; v < 4; ++v)
                 for (int j = 0; j < 4; ++j)
-                    ASSERT_EQ(o.qs[32 * v + 4 * r + j], x.qs[4 * v + j])
+                    ASSERT_EQ(o.qs[v][4 * r + j], x.qs[4 * v + j])
                         << "row " << row << " block " << b << " byte " << 4 * v + j;
         }
 }

@@ -403,7 +403,7 @@ void build_panel_q4_0_r8(const Tensor& w, int64_t n, Panel& p) {
     auto* q = reinterpret_cast<__m256i*>(p.qs.data());
     for (int64_t b = 0; b < nb; ++b) {
         for (int v = 0; v < 4; ++v) {
-            const __m256i raw = _mm256_loadu_si256((const __m256i*)(x[b].qs + 32 * v));
+            const __m256i raw = _mm256_loadu_si256((const __m256i*)x[b].qs[v]);
             _mm256_store_si256(q + 8 * b + v, _mm256_and_si256(raw, m4));
             _mm256_store_si256(q + 8 * b + 4 + v, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
         }

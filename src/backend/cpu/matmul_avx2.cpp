@@ -371,32 +371,30 @@ void k_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, 
             y[size_t(c) * ys + size_t(n)] = Row(reinterpret_cast<const B*>(w.row(n)), a, c);
 }
 
+// ---- packed weights (quant/repack.h): 8 rows at a time, a lane per row -------------------
+// A block needs no horizontal sum and its 8 scales are one load. Per block the integer and
+// float steps are those of the panels' tile (gemm_avx2.cpp) in the same order, so a row's
+// result does not depend on whether a decode step or a prompt computes it.
+
 // Prefetch distance of the packed decode: 11008 x 4096 from memory on 2 threads measured
 // 18-27 GB/s at 4 KiB, 15-22 at 2 KiB and 15-17 without.
 constexpr int kR8Prefetch = 4096;
 
-// Q4_0_R8 (quant/repack.h): a group of 8 weight rows against activation rows
-// [c0, c0 + C). Each lane is a row, so a block needs no horizontal sum and its 8 scales
-// are one load. The integer and float steps per block are those of the panels' tile
-// (gemm_avx2.cpp), in the same order, so a row's result does not depend on whether a
-// decode step or a prompt computes it.
-template <int C>
-void q4_0_r8_rows(const BlockQ4_0x8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
-    const int64_t nb = a.k / 32;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    __m256 acc[C];
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead(x + b, kR8Prefetch, int(sizeof(BlockQ4_0x8)));
+// Q4_0_R8: 8 groups of 4 nibbles summed in 16 bits (2 products of at most 15 x 127 each),
+// minus 8 times the activations' integer block sum.
+struct PackedQ4_0 {
+    using Block = BlockQ4_0x8;
+    static constexpr int kBlockK = 32;
+    template <int C>
+    static void sums(const Block& x, const ActRows& a, int64_t c0, int64_t b, __m256i s[C]) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
         __m256i u[8];
 #pragma GCC unroll 4
         for (int v = 0; v < 4; ++v) {
-            const __m256i raw = _mm256_loadu_si256((const __m256i*)(x[b].qs + 32 * v));
+            const __m256i raw = _mm256_loadu_si256((const __m256i*)x.qs[v]);
             u[v] = _mm256_and_si256(raw, m4);
             u[v + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
         }
-        const __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d));
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c) {
             const int8_t* q = a.q_row(c0 + c) + 32 * b;
@@ -404,34 +402,23 @@ void q4_0_r8_rows(const BlockQ4_0x8* x, const ActRows& a, int64_t c0, float* y, 
 #pragma GCC unroll 8
             for (int g = 1; g < 8; ++g)
                 s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(u[g], bcast4(q + 4 * g)));
-            // (8 groups of 2 products of at most 15 x 127 fit 16 bits.)
-            const __m256i s =
-                _mm256_sub_epi32(_mm256_madd_epi16(s16, ones),
-                                 _mm256_slli_epi32(_mm256_set1_epi32(a.xs_row(c0 + c)[b]), 3));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
-                                     _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d_row(c0 + c) + b)),
-                                     acc[c]);
+            s[c] = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones),
+                                    _mm256_slli_epi32(_mm256_set1_epi32(a.xs_row(c0 + c)[b]), 3));
         }
     }
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
-}
+};
 
-// Q8_0_R8 (quant/repack.h), as q4_0_r8_rows: the signed weights as |w| x sign(x, w),
-// each group widened to 32 bits (two products of 128 x 127 fill 16 bits).
-template <int C>
-void q8_0_r8_rows(const BlockQ8_0x8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
-    const int64_t nb = a.k / 32;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[C];
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead(x + b, kR8Prefetch, int(sizeof(BlockQ8_0x8)));
-        __m256i s[C];
+// Q8_0_R8: signed weights as |w| x sign(x, w), each group widened to 32 bits (two
+// products of 128 x 127 fill 16 bits).
+struct PackedQ8_0 {
+    using Block = BlockQ8_0x8;
+    static constexpr int kBlockK = 32;
+    template <int C>
+    static void sums(const Block& x, const ActRows& a, int64_t c0, int64_t b, __m256i s[C]) {
+        const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 8
         for (int g = 0; g < 8; ++g) {
-            const __m256i w = _mm256_loadu_si256((const __m256i*)x[b].qs[g]);
+            const __m256i w = _mm256_loadu_si256((const __m256i*)x.qs[g]);
             const __m256i aw = _mm256_abs_epi8(w);
 #pragma GCC unroll 8
             for (int c = 0; c < C; ++c) {
@@ -441,6 +428,22 @@ void q8_0_r8_rows(const BlockQ8_0x8* x, const ActRows& a, int64_t c0, float* y, 
                 s[c] = g ? _mm256_add_epi32(s[c], t) : t;
             }
         }
+    }
+};
+
+// The legacy packed formats: per block, the integer sums and one float step with the 8
+// rows' scales.
+template <class P, int C>
+void legacy_packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0, float* y,
+                        size_t ys) {
+    const int64_t nb = a.k / 32;
+    __m256 acc[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead(x + b, kR8Prefetch, int(sizeof(x[b])));
+        __m256i s[C];
+        P::template sums<C>(x[b], a, c0, b, s);
         const __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d));
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c)
@@ -452,11 +455,10 @@ void q8_0_r8_rows(const BlockQ8_0x8* x, const ActRows& a, int64_t c0, float* y, 
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
 }
 
-// Q4_K_R8 (quant/repack.h), as q4_0_r8_rows: per super-block the sub-blocks' integer sums
-// times their scales in int32, one float step with d, and the 8 mins in float, the
-// operations of the panels' tile for Q4_K in its order.
+// Q4_K_R8: per super-block the sub-blocks' integer sums times their scales in int32, one
+// float step with d, and the 8 mins in float.
 template <int C>
-void q4_k_r8_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
+void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
     const int64_t nsb = a.k / 256;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -514,21 +516,32 @@ void q4_k_r8_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float* y, 
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
 }
 
-// A group of 8 packed rows (Block: one row group's block type) against all activation
-// rows, up to 3 at a time: the group's later passes read it from cache.
-template <class Block, void (*Rows1)(const Block*, const ActRows&, int64_t, float*, size_t),
-          void (*Rows2)(const Block*, const ActRows&, int64_t, float*, size_t),
-          void (*Rows3)(const Block*, const ActRows&, int64_t, float*, size_t), int kBlockK>
+struct PackedQ4_K {
+    using Block = BlockQ4_Kx8;
+    static constexpr int kBlockK = 256;
+};
+
+template <class P, int C>
+void packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
+    if constexpr (std::is_same_v<P, PackedQ4_K>)
+        q4_k_packed_rows<C>(x, a, c0, y, ys);
+    else
+        legacy_packed_rows<P, C>(x, a, c0, y, ys);
+}
+
+// Each group of 8 packed rows against all activation rows, up to 3 at a time: the group's
+// later passes read it from cache.
+template <class P>
 void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     check_packed_range(w, n0, n1);
-    const int64_t nb = a.k / kBlockK;
-    const auto* groups = reinterpret_cast<const Block*>(w.data());
+    const int64_t nb = a.k / P::kBlockK;
+    const auto* groups = reinterpret_cast<const typename P::Block*>(w.data());
     for (int64_t n = n0; n < n1; n += 8) {
-        const Block* x = groups + (n / 8) * nb;
+        const auto* x = groups + (n / 8) * nb;
         int64_t c = 0;
-        for (; c + 3 <= a.m; c += 3) Rows3(x, a, c, y + n, ys);
-        if (a.m - c == 2) Rows2(x, a, c, y + n, ys);
-        if (a.m - c == 1) Rows1(x, a, c, y + n, ys);
+        for (; c + 3 <= a.m; c += 3) packed_rows<P, 3>(x, a, c, y + n, ys);
+        if (a.m - c == 2) packed_rows<P, 2>(x, a, c, y + n, ys);
+        if (a.m - c == 1) packed_rows<P, 1>(x, a, c, y + n, ys);
     }
 }
 
@@ -824,15 +837,9 @@ KernelTable make_table() {
     set(DType::Q4_1, vec_or_gemm<legacy_vec<VQ4_1>, DType::Q4_1>);
     set(DType::IQ4_NL, vec_or_gemm<legacy_vec<VIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q4_0, vec_or_gemm<legacy_vec<VQ4_0>, DType::Q4_0>);
-    set(DType::Q4_0_R8,
-        vec_or_gemm<packed_vec<BlockQ4_0x8, q4_0_r8_rows<1>, q4_0_r8_rows<2>, q4_0_r8_rows<3>, 32>,
-                    DType::Q4_0_R8>);
-    set(DType::Q8_0_R8,
-        vec_or_gemm<packed_vec<BlockQ8_0x8, q8_0_r8_rows<1>, q8_0_r8_rows<2>, q8_0_r8_rows<3>, 32>,
-                    DType::Q8_0_R8>);
-    set(DType::Q4_K_R8,
-        vec_or_gemm<packed_vec<BlockQ4_Kx8, q4_k_r8_rows<1>, q4_k_r8_rows<2>, q4_k_r8_rows<3>, 256>,
-                    DType::Q4_K_R8>);
+    set(DType::Q4_0_R8, vec_or_gemm<packed_vec<PackedQ4_0>, DType::Q4_0_R8>);
+    set(DType::Q8_0_R8, vec_or_gemm<packed_vec<PackedQ8_0>, DType::Q8_0_R8>);
+    set(DType::Q4_K_R8, vec_or_gemm<packed_vec<PackedQ4_K>, DType::Q4_K_R8>);
     set(DType::Q8_0, vec_or_gemm<legacy_vec<VQ8_0>, DType::Q8_0>);
     set(DType::Q4_K, vec_or_gemm<k_vec<BlockQ4_K, k45_vec_row<BlockQ4_K, false>>, DType::Q4_K>);
     set(DType::Q5_K, vec_or_gemm<k_vec<BlockQ5_K, k45_vec_row<BlockQ5_K, true>>, DType::Q5_K>);
