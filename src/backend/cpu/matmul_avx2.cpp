@@ -431,6 +431,18 @@ struct PackedQ8_0 {
     }
 };
 
+// acc[c] += float(s[c]) * (ws * d_x), with activation row c0 + c's scale i: the panels'
+// float step.
+template <int C>
+inline void packed_float_step(__m256 acc[C], const __m256i s[C], __m256 ws, const ActRows& a,
+                              int64_t c0, int64_t i) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c)
+        acc[c] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
+                            _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d_row(c0 + c) + i)), acc[c]);
+}
+
 // The legacy packed formats: per block, the integer sums and one float step with the 8
 // rows' scales.
 template <class P, int C>
@@ -444,12 +456,8 @@ void legacy_packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0
         prefetch_ahead(x + b, kR8Prefetch, int(sizeof(x[b])));
         __m256i s[C];
         P::template sums<C>(x[b], a, c0, b, s);
-        const __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d));
-#pragma GCC unroll 8
-        for (int c = 0; c < C; ++c)
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
-                                     _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d_row(c0 + c) + b)),
-                                     acc[c]);
+        packed_float_step<C>(acc, s, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d)), a,
+                             c0, b);
     }
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
@@ -495,14 +503,10 @@ void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float*
                 s[c] = p ? _mm256_add_epi32(s[c], t) : t;
             }
         }
-        const __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.d));
+        packed_float_step<C>(acc, s, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.d)), a, c0,
+                             sb);
         const __m256 negdm =
             _mm256_xor_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.dmin)), sign);
-#pragma GCC unroll 8
-        for (int c = 0; c < C; ++c)
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
-                                     _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d_row(c0 + c) + sb)),
-                                     acc[c]);
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
             const __m256 wm = _mm256_mul_ps(negdm, k_mins8(blk.mins[j]));
