@@ -23,10 +23,11 @@ std::vector<Tensor*> matmul_only_weights(ModelWeights& w) {
     return out;
 }
 
+constexpr size_t kHuge = size_t(2) << 20;
+
 // `bytes` of anonymous memory, 2 MiB aligned and offered huge pages: fewer page faults
 // while the weights are written and fewer TLB misses while decode streams them.
 std::shared_ptr<const void> alloc_weight_buffer(size_t bytes) {
-    constexpr size_t kHuge = size_t(2) << 20;
     const size_t size = (bytes + kHuge - 1) / kHuge * kHuge, span = size + kHuge;
     void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -38,17 +39,21 @@ std::shared_ptr<const void> alloc_weight_buffer(size_t bytes) {
     if (start > base) munmap(p, start - base);
     if (base + span > start + size)
         munmap(reinterpret_cast<void*>(start + size), base + span - (start + size));
-    // Advice only, ignored where unsupported. Populating the whole buffer in one call
-    // measured 4x faster than taking its page faults one by one (0.09 vs 0.4 s for
-    // 540 MiB in a VM), where first touches dominated the load time.
+    // Advice only, ignored where unsupported.
     (void)madvise(reinterpret_cast<void*>(start), size, MADV_HUGEPAGE);
-#ifndef MADV_POPULATE_WRITE
-    constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14
-#endif
-    (void)madvise(reinterpret_cast<void*>(start), size, MADV_POPULATE_WRITE);
     return std::shared_ptr<const void>(reinterpret_cast<void*>(start), [size](const void* q) {
         munmap(const_cast<void*>(q), size);
     });
+}
+
+// Backs [p, p + n) with memory in one call: 4x faster than taking the page faults one by
+// one (0.09 vs 0.4 s for 540 MiB in a VM, where first touches dominated the load time).
+// The threads each populate a share, so the kernel zeroes the pages on all of them.
+void populate(uint8_t* p, size_t n) {
+#ifndef MADV_POPULATE_WRITE
+    constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older kernels refuse it
+#endif
+    if (n > 0) (void)madvise(p, n, MADV_POPULATE_WRITE);
 }
 
 struct Job {
@@ -73,8 +78,14 @@ RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend&
     if (jobs.empty()) return stats;
     auto buffer = alloc_weight_buffer(total);
     auto* base = static_cast<uint8_t*>(const_cast<void*>(buffer.get()));
-    // Each thread packs a share of every tensor's row groups.
+    const size_t size = (total + kHuge - 1) / kHuge * kHuge;
+    // Each thread populates a share of the buffer, then packs a share of every tensor's
+    // row groups.
     backend.parallel([&](int ith, int nth) {
+        const size_t pages = size / kHuge;
+        const size_t p0 = pages * size_t(ith) / size_t(nth),
+                     p1 = pages * size_t(ith + 1) / size_t(nth);
+        populate(base + p0 * kHuge, (p1 - p0) * kHuge);
         for (const Job& j : jobs) {
             const int64_t group = traits(j.packed).row_group, groups = j.t->ne(1) / group;
             const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
