@@ -33,17 +33,15 @@ std::shared_ptr<const void> alloc_weight_buffer(size_t bytes) {
     if (p == MAP_FAILED)
         throw Error("out of memory allocating " + std::to_string(bytes) +
                     " bytes for the packed weights");
-    const auto base = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t start = (base + kHuge - 1) / kHuge * kHuge;
+    auto* const base = static_cast<uint8_t*>(p);
+    uint8_t* const start = base + (kHuge - reinterpret_cast<uintptr_t>(p) % kHuge) % kHuge;
     // Give back the unaligned head and tail.
-    if (start > base) munmap(p, start - base);
-    if (base + span > start + size)
-        munmap(reinterpret_cast<void*>(start + size), base + span - (start + size));
+    if (start > base) munmap(base, size_t(start - base));
+    if (base + span > start + size) munmap(start + size, size_t(base + span - (start + size)));
     // Advice only, ignored where unsupported.
-    (void)madvise(reinterpret_cast<void*>(start), size, MADV_HUGEPAGE);
-    return std::shared_ptr<const void>(reinterpret_cast<void*>(start), [size](const void* q) {
-        munmap(const_cast<void*>(q), size);
-    });
+    (void)madvise(start, size, MADV_HUGEPAGE);
+    return std::shared_ptr<const void>(
+        start, [size](const void* q) { munmap(const_cast<void*>(q), size); });
 }
 
 // Backs [p, p + n) with memory in one call: 4x faster than taking the page faults one by
