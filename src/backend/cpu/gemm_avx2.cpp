@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/math_avx2.h"
@@ -141,7 +140,7 @@ struct GQ4_K {
             for (int j = 0; j < 4; ++j) {
                 const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
                 u[2 * j] = _mm256_and_si256(v, m4);
-                u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                u[2 * j + 1] = high_nibbles(v);
             }
             const float d = h2f(x[sb].d), dm = h2f(x[sb].dmin);
             for (int j = 0; j < 8; ++j) {
@@ -255,7 +254,7 @@ struct GQ5_K {
             for (int j = 0; j < 4; ++j) {
                 const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
                 u[2 * j] = _mm256_and_si256(v, m4);
-                u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                u[2 * j + 1] = high_nibbles(v);
                 q5k_add_high(qh, j, u[2 * j], u[2 * j + 1]);
             }
             const float d = h2f(x[sb].d), dm = h2f(x[sb].dmin);
@@ -393,10 +392,13 @@ void build_panel(const Tensor& w, int64_t n, int nr, Scratch& s) {
     }
 }
 
-// Rows [n, n + 8) of a Q4_0_R8 tensor (quant/repack.h) into p: the packed layout already
+// build_packed_panel(S, ...): rows [n, n + 8) of the packed layout of S's type
+// (quant/repack.h) into p, as build_panel would unpack them from the file layout.
+
+// Q4_0_R8: the packed layout already
 // holds each group's 4 bytes of the 8 rows side by side, so a block is 4 loads and the
 // nibble split, with no transpose.
-void build_panel_q4_0_r8(const Tensor& w, int64_t n, Panel& p) {
+void build_packed_panel(GQ4_0, const Tensor& w, int64_t n, Panel& p) {
     const int64_t nb = p.nb;
     const auto* x = reinterpret_cast<const BlockQ4_0x8*>(w.row(n));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -405,15 +407,15 @@ void build_panel_q4_0_r8(const Tensor& w, int64_t n, Panel& p) {
         for (int v = 0; v < 4; ++v) {
             const __m256i raw = _mm256_loadu_si256((const __m256i*)x[b].qs[v]);
             _mm256_store_si256(q + 8 * b + v, _mm256_and_si256(raw, m4));
-            _mm256_store_si256(q + 8 * b + 4 + v, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+            _mm256_store_si256(q + 8 * b + 4 + v, high_nibbles(raw));
         }
         _mm256_storeu_ps(p.ws.data() + 8 * b,
                          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)x[b].d)));
     }
 }
 
-// Rows [n, n + 8) of a Q8_0_R8 tensor into p: |w| and w, as build_panel stores them.
-void build_panel_q8_0_r8(const Tensor& w, int64_t n, Panel& p) {
+// Q8_0_R8: |w| and w, as build_panel stores them.
+void build_packed_panel(GQ8_0, const Tensor& w, int64_t n, Panel& p) {
     const int64_t nb = p.nb;
     const auto* x = reinterpret_cast<const BlockQ8_0x8*>(w.row(n));
     auto* q = reinterpret_cast<__m256i*>(p.qs.data());
@@ -429,10 +431,10 @@ void build_panel_q8_0_r8(const Tensor& w, int64_t n, Panel& p) {
     }
 }
 
-// Rows [n, n + 8) of a Q4_K_R8 tensor into p: sub-block 2q's groups are the low nibbles
+// Q4_K_R8: sub-block 2q's groups are the low nibbles
 // of the pair's vectors, sub-block 2q + 1's the high ones; scales and mins are already
 // bytes per row.
-void build_panel_q4_k_r8(const Tensor& w, int64_t n, Panel& p) {
+void build_packed_panel(GQ4_K, const Tensor& w, int64_t n, Panel& p) {
     const int64_t nsb = p.nb / 8;
     const auto* x = reinterpret_cast<const BlockQ4_Kx8*>(w.row(n));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -448,8 +450,7 @@ void build_panel_q4_k_r8(const Tensor& w, int64_t n, Panel& p) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i*)blk.qs[pr][g]);
                 const int64_t b = 8 * sb + 2 * pr;
                 _mm256_store_si256(q + 8 * b + g, _mm256_and_si256(raw, m4));
-                _mm256_store_si256(q + 8 * (b + 1) + g,
-                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+                _mm256_store_si256(q + 8 * (b + 1) + g, high_nibbles(raw));
             }
         for (int j = 0; j < 8; ++j) {
             const int64_t b = 8 * sb + j;
@@ -643,12 +644,8 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         const int64_t c1 = std::min(a.m, c0 + chunk);
         for (int64_t n = n0; n < n1; n += 8) {
             const int nr = int(std::min<int64_t>(8, n1 - n));
-            if constexpr (kPacked && std::is_same_v<S, GQ4_0>)
-                build_panel_q4_0_r8(w, n, s.panel);
-            else if constexpr (kPacked && std::is_same_v<S, GQ8_0>)
-                build_panel_q8_0_r8(w, n, s.panel);
-            else if constexpr (kPacked)
-                build_panel_q4_k_r8(w, n, s.panel);
+            if constexpr (kPacked)
+                build_packed_panel(S{}, w, n, s.panel);
             else
                 build_panel<S>(w, n, nr, s);
             int64_t c = c0;

@@ -171,6 +171,11 @@ inline __m256 k_mins8(const uint8_t* mn8) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)mn8)));
 }
 
+// The high nibble of each byte (the low one is v & 0x0F).
+inline __m256i high_nibbles(__m256i v) {
+    return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
+}
+
 // Four bytes at p in every 32-bit lane.
 inline __m256i bcast4(const int8_t* p) {
     int32_t v;

@@ -245,7 +245,7 @@ float k45_vec_row(const B* x, const ActRows& a, int64_t c) {
         for (int j = 0; j < 4; ++j) {
             const __m256i v = _mm256_loadu_si256((const __m256i*)(x[sb].qs + 32 * j));
             __m256i lo = _mm256_and_si256(v, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            __m256i hi = high_nibbles(v);
             if constexpr (kQ5) q5k_add_high(qh, j, lo, hi);
             const __m256i plo =
                 _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i*)(qb + 64 * j)));
@@ -380,11 +380,21 @@ void k_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, 
 // 18-27 GB/s at 4 KiB, 15-22 at 2 KiB and 15-17 without.
 constexpr int kR8Prefetch = 4096;
 
+// Each packed format P: its Block, kBlockK weights per block, and rows<C>(), a group of
+// 8 packed rows against activation rows [c0, c0 + C).
+template <class P, int C>
+void legacy_packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0, float* y,
+                        size_t ys);
+
 // Q4_0_R8: 8 groups of 4 nibbles summed in 16 bits (2 products of at most 15 x 127 each),
 // minus 8 times the activations' integer block sum.
 struct PackedQ4_0 {
     using Block = BlockQ4_0x8;
     static constexpr int kBlockK = 32;
+    template <int C>
+    static void rows(const Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
+        legacy_packed_rows<PackedQ4_0, C>(x, a, c0, y, ys);
+    }
     template <int C>
     static void sums(const Block& x, const ActRows& a, int64_t c0, int64_t b, __m256i s[C]) {
         const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
@@ -393,7 +403,7 @@ struct PackedQ4_0 {
         for (int v = 0; v < 4; ++v) {
             const __m256i raw = _mm256_loadu_si256((const __m256i*)x.qs[v]);
             u[v] = _mm256_and_si256(raw, m4);
-            u[v + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            u[v + 4] = high_nibbles(raw);
         }
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c) {
@@ -413,6 +423,10 @@ struct PackedQ4_0 {
 struct PackedQ8_0 {
     using Block = BlockQ8_0x8;
     static constexpr int kBlockK = 32;
+    template <int C>
+    static void rows(const Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
+        legacy_packed_rows<PackedQ8_0, C>(x, a, c0, y, ys);
+    }
     template <int C>
     static void sums(const Block& x, const ActRows& a, int64_t c0, int64_t b, __m256i s[C]) {
         const __m256i ones = _mm256_set1_epi16(1);
@@ -484,7 +498,7 @@ void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float*
             for (int g = 0; g < 8; ++g) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i*)blk.qs[p][g]);
                 const __m256i lo = _mm256_and_si256(raw, m4);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                const __m256i hi = high_nibbles(raw);
 #pragma GCC unroll 8
                 for (int c = 0; c < C; ++c) {
                     const int8_t* q = a.q_row(c0 + c) + 256 * sb + 64 * p + 4 * g;
@@ -523,15 +537,11 @@ void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float*
 struct PackedQ4_K {
     using Block = BlockQ4_Kx8;
     static constexpr int kBlockK = 256;
-};
-
-template <class P, int C>
-void packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
-    if constexpr (std::is_same_v<P, PackedQ4_K>)
+    template <int C>
+    static void rows(const Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
         q4_k_packed_rows<C>(x, a, c0, y, ys);
-    else
-        legacy_packed_rows<P, C>(x, a, c0, y, ys);
-}
+    }
+};
 
 // Each group of 8 packed rows against all activation rows, up to 3 at a time: the group's
 // later passes read it from cache.
@@ -543,9 +553,9 @@ void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float
     for (int64_t n = n0; n < n1; n += 8) {
         const auto* x = groups + (n / 8) * nb;
         int64_t c = 0;
-        for (; c + 3 <= a.m; c += 3) packed_rows<P, 3>(x, a, c, y + n, ys);
-        if (a.m - c == 2) packed_rows<P, 2>(x, a, c, y + n, ys);
-        if (a.m - c == 1) packed_rows<P, 1>(x, a, c, y + n, ys);
+        for (; c + 3 <= a.m; c += 3) P::template rows<3>(x, a, c, y + n, ys);
+        if (a.m - c == 2) P::template rows<2>(x, a, c, y + n, ys);
+        if (a.m - c == 1) P::template rows<1>(x, a, c, y + n, ys);
     }
 }
 
