@@ -72,6 +72,9 @@ BENCHMARK(BM_Attention)
     ->Args({0, 2048, 1})
     ->Args({1, 2048, 1})
     ->Args({1, 2048, 2048})
+    // Decode against 32 MiB of K and V: from memory, as a model's cache is read (the
+    // weights stream through the caches between two layers' attention).
+    ->Args({1, 32768, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

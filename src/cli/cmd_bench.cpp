@@ -1,7 +1,8 @@
-// `llama-cxx bench -m MODEL [-p 512] [-n 128] [-t N] [-r 5] [--json] [--profile]`:
-// prompt processing (one batched decode of p tokens on an empty cache) and generation
-// (n single-token decodes) speed, as llama-bench measures them, next to the machine's
-// read bandwidth and the decode speed that bandwidth allows.
+// `llama-cxx bench -m MODEL [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [--json] [--profile]`:
+// prompt processing (one batched decode of p tokens) and generation (n single-token
+// decodes) speed, as llama-bench measures them, on an empty cache or (-d) after d tokens
+// already in it, next to the machine's read bandwidth and the decode speed that bandwidth
+// allows.
 //
 // --profile (or LCX_PROFILE=1) wraps the backend in a timer per operation, so the time of
 // a pass splits into matmuls by weight role, attention, norms, rope and the rest, without
@@ -16,6 +17,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -174,6 +176,7 @@ struct BenchArgs {
     std::string model_path;
     std::vector<int> n_prompt{512};  // one pp test per value (0: none)
     std::vector<int> n_gen{128};     // one tg test per value (0: none)
+    std::vector<int> n_depth{0};     // every test once per value: tokens already cached
     int threads = 0;
     int reps = 5;
     bool json = false;
@@ -184,8 +187,9 @@ struct BenchArgs {
 };
 
 struct TestResult {
-    std::string test;  // "pp512", "tg128"
-    int n_prompt = 0, n_gen = 0;
+    std::string test;  // "pp512", "tg128", "tg128 @ d4096"
+    int n_prompt = 0, n_gen = 0, n_depth = 0;
+    uint64_t bytes_per_token = 0;      // tg: weights plus the KV cache a step reads, on average
     std::vector<double> tokens_per_s;  // one per repetition
     double mean = 0, sd = 0;
     std::vector<std::pair<std::string, OpStat>> profile;  // sorted by time, per repetition
@@ -270,19 +274,32 @@ void mean_sd(TestResult& r) {
     r.sd = n > 1 ? std::sqrt(q / (n - 1)) : 0.0;
 }
 
-// One repetition; returns seconds. pp: one batch of n_prompt tokens; tg: n_gen
-// single-token decodes. Both start from an empty cache, as llama-bench's tests do.
-double run_once(Context& ctx, const std::vector<int32_t>& tokens, bool prompt) {
+// Fills the cache with `depth` tokens (untimed), in batches of the context's size.
+void fill_depth(Context& ctx, const std::vector<int32_t>& tokens) {
     ctx.clear();
+    const size_t step = size_t(ctx.n_batch());
+    for (size_t first = 0; first < tokens.size(); first += step) {
+        const size_t n = std::min(step, tokens.size() - first);
+        Batch batch;
+        batch.add_sequence(std::span<const int32_t>(tokens.data() + first, n), int32_t(first), 0);
+        ctx.decode(batch);
+    }
+}
+
+// One repetition; returns seconds. pp: one batch of n_prompt tokens; tg: n_gen
+// single-token decodes. Both start from a cache holding `depth` tokens (fill_depth) and
+// nothing else: what an earlier repetition added is removed first.
+double run_once(Context& ctx, const std::vector<int32_t>& tokens, bool prompt, int depth) {
+    ctx.truncate(0, depth);
     Batch batch;
     const auto t0 = Clock::now();
     if (prompt) {
-        batch.add_sequence(tokens, 0, 0);
+        batch.add_sequence(tokens, depth, 0);
         ctx.decode(batch);
     } else {
         for (size_t i = 0; i < tokens.size(); ++i) {
             batch.clear();
-            batch.add(tokens[i], int32_t(i), 0, true);
+            batch.add(tokens[i], depth + int32_t(i), 0, true);
             ctx.decode(batch);
         }
     }
@@ -306,13 +323,20 @@ void print_profile(const TestResult& r, double seconds_per_rep) {
 
 void run_bench(const BenchArgs& a) {
     const auto positive = [](int v) { return v > 0; };
-    check(std::none_of(a.n_prompt.begin(), a.n_prompt.end(), [](int v) { return v < 0; }) &&
-              std::none_of(a.n_gen.begin(), a.n_gen.end(), [](int v) { return v < 0; }) &&
+    const auto negative = [](int v) { return v < 0; };
+    check(std::none_of(a.n_prompt.begin(), a.n_prompt.end(), negative) &&
+              std::none_of(a.n_gen.begin(), a.n_gen.end(), negative) &&
               (std::any_of(a.n_prompt.begin(), a.n_prompt.end(), positive) ||
                std::any_of(a.n_gen.begin(), a.n_gen.end(), positive)),
           "-p and -n must not be negative, and one of them positive");
     const int max_prompt = *std::max_element(a.n_prompt.begin(), a.n_prompt.end());
     const int max_gen = *std::max_element(a.n_gen.begin(), a.n_gen.end());
+    check(!a.n_depth.empty() && std::none_of(a.n_depth.begin(), a.n_depth.end(), negative),
+          "-d must not be negative");
+    const int max_depth = *std::max_element(a.n_depth.begin(), a.n_depth.end());
+    // The cache holds depth + test tokens; positions are int32.
+    check(int64_t(max_depth) + std::max(max_prompt, max_gen) <= (int64_t(1) << 30),
+          "-d plus the longest test must be at most 2^30 tokens");
     check(a.reps >= 1, "-r must be at least 1");
     check(a.bandwidth_mib >= 1 && a.bandwidth_mib <= 65536,
           "--bandwidth-mib must be in [1, 65536]");
@@ -354,7 +378,7 @@ void run_bench(const BenchArgs& a) {
         backend = std::move(cpu);
     }
     ContextParams cp;
-    cp.n_ctx = std::max<int64_t>(std::max(max_prompt, max_gen), 1);
+    cp.n_ctx = std::max<int64_t>(int64_t(max_depth) + std::max(max_prompt, max_gen), 1);
     cp.n_batch = std::max(max_prompt, 1);
     Context ctx(model, *backend, cp);
     const double load_s = seconds_since(t_load);
@@ -362,30 +386,57 @@ void run_bench(const BenchArgs& a) {
 
     const ModelFacts facts = describe(*model, file);
     const uint64_t kv_bytes = ctx.kv_cache().n_bytes();
+    // One cached token's K and V over all layers: what attention reads per cell.
+    const double kv_bytes_per_cell = double(kv_bytes) / double(std::max<int64_t>(cp.n_ctx, 1));
     const double bound_tps =
         double(bw) * 1e9 / double(std::max<uint64_t>(facts.bytes_per_token, 1));
+    // A generation test's bound: its weights and KV cache bytes per token at this bandwidth.
+    const auto bound_of = [bw](const TestResult& r) {
+        return double(bw) * 1e9 / double(std::max<uint64_t>(r.bytes_per_token, 1));
+    };
 
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> dist(0, int32_t(model->hparams().n_vocab - 1));
-    // As llama-bench: every -p value a prompt test, then every -n value a generation test.
-    std::vector<std::pair<bool, int>> tests;
-    for (int n : a.n_prompt)
-        if (n > 0) tests.emplace_back(true, n);
-    for (int n : a.n_gen)
-        if (n > 0) tests.emplace_back(false, n);
+    // As llama-bench: per depth, every -p value a prompt test, then every -n value a
+    // generation test.
+    struct Test {
+        bool prompt;
+        int n, depth;
+    };
+    std::vector<Test> tests;
+    for (int d : a.n_depth) {
+        for (int n : a.n_prompt)
+            if (n > 0) tests.push_back({true, n, d});
+        for (int n : a.n_gen)
+            if (n > 0) tests.push_back({false, n, d});
+    }
     std::vector<TestResult> results;
-    for (const auto& [prompt, n] : tests) {
+    int filled = -1;  // the depth the cache holds
+    for (const auto& [prompt, n, depth] : tests) {
+        if (depth != filled) {
+            std::vector<int32_t> prefix(static_cast<size_t>(depth));
+            for (auto& t : prefix) t = dist(rng);
+            fill_depth(ctx, prefix);
+            filled = depth;
+        }
         std::vector<int32_t> tokens(static_cast<size_t>(n));
         for (auto& t : tokens) t = dist(rng);
         TestResult r;
         r.test = (prompt ? "pp" : "tg") + std::to_string(n);
+        if (depth > 0) r.test += " @ d" + std::to_string(depth);
         r.n_prompt = prompt ? n : 0;
         r.n_gen = prompt ? 0 : n;
-        run_once(ctx, tokens, prompt);  // warm-up: page in the weights, settle the caches
+        r.n_depth = depth;
+        // Step i of a generation test attends to depth + i + 1 cells.
+        r.bytes_per_token =
+            facts.bytes_per_token +
+            (prompt ? 0 : uint64_t(kv_bytes_per_cell * (double(depth) + double(n + 1) / 2)));
+        // Warm-up: page in the weights, settle the caches.
+        run_once(ctx, tokens, prompt, depth);
         if (prof) prof->reset();
         double total = 0;
         for (int i = 0; i < a.reps; ++i) {
-            const double s = run_once(ctx, tokens, prompt);
+            const double s = run_once(ctx, tokens, prompt, depth);
             total += s;
             r.tokens_per_s.push_back(double(n) / s);
         }
@@ -416,15 +467,17 @@ void run_bench(const BenchArgs& a) {
             o["test"] = r.test;
             o["n_prompt"] = r.n_prompt;
             o["n_gen"] = r.n_gen;
+            o["n_depth"] = r.n_depth;
             o["repetitions"] = a.reps;
             o["tokens_per_s"] = r.mean;
             o["stddev"] = r.sd;
             o["samples_tokens_per_s"] = r.tokens_per_s;
             o["bandwidth_gbs"] = bw;
-            o["bytes_per_token"] = facts.bytes_per_token;
+            o["bytes_per_token"] = r.n_gen > 0 ? r.bytes_per_token : facts.bytes_per_token;
             if (r.n_gen > 0) {
-                o["bound_tokens_per_s"] = bound_tps;
-                o["bound_fraction"] = r.mean / bound_tps;
+                const double bound = bound_of(r);
+                o["bound_tokens_per_s"] = bound;
+                o["bound_fraction"] = r.mean / bound;
             }
             o["load_s"] = load_s;
             o["rss_after_load_bytes"] = rss_load;
@@ -442,15 +495,15 @@ void run_bench(const BenchArgs& a) {
         return;
     }
 
-    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %6s | %18s | %12s |\n", "model", "size",
+    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %13s | %18s | %12s |\n", "model", "size",
                 "params", "backend", "threads", "test", "t/s", "of bw bound");
-    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %6s | %18s | %12s |\n", "---",
+    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %13s | %18s | %12s |\n", "---",
                 "---:", "---:", "---", "---:", "---:", "---:", "---:");
     for (const auto& r : results) {
         char tps[48], frac[32] = "";
         std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean, r.sd);
-        if (r.n_gen > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100.0 * r.mean / bound_tps);
-        std::printf("| %-24s | %10s | %9s | %-22s | %7d | %6s | %18s | %12s |\n",
+        if (r.n_gen > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100.0 * r.mean / bound_of(r));
+        std::printf("| %-24s | %10s | %9s | %-22s | %7d | %13s | %18s | %12s |\n",
                     facts.desc.c_str(), size_label(facts.size_bytes).c_str(),
                     params_label(facts.n_params).c_str(), backend->name().c_str(), threads,
                     r.test.c_str(), tps, frac);
@@ -481,6 +534,10 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("-n,--n-gen", args->n_gen,
                     "generated tokens, a comma-separated list for several tests; 0 = skip "
                     "(default: 128)")
+        ->delimiter(',');
+    cmd->add_option("-d,--n-depth", args->n_depth,
+                    "tokens already in the KV cache when each test starts (filled untimed), a "
+                    "comma-separated list to run every test at several depths (default: 0)")
         ->delimiter(',');
     cmd->add_option("-t,--threads", args->threads, "threads (default: all cores)");
     cmd->add_option("-r,--repetitions", args->reps, "repetitions of each test (default: 5)");

@@ -106,11 +106,41 @@ TEST(CliBench, ListsOfPromptAndGenerationLengths) {
     EXPECT_TRUE(j[2].contains("bound_fraction"));
 }
 
+// -d, as llama-bench: every test again with that many tokens already in the cache, named
+// "pp8 @ d16"; a generation step then also reads the cached K and V of every earlier
+// token, which its bytes per token (and so its bound) include.
+TEST(CliBench, TestsAtDepth) {
+    const auto r = run("bench -p 8 -n 4 -d 0,16 -r 1 -t 2 --json --bandwidth 10");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 4u);
+    EXPECT_EQ(j[0]["test"], "pp8");
+    EXPECT_EQ(j[1]["test"], "tg4");
+    EXPECT_EQ(j[2]["test"], "pp8 @ d16");
+    EXPECT_EQ(j[3]["test"], "tg4 @ d16");
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(j[i]["n_depth"], i < 2 ? 0 : 16);
+        expect_positive(j[i], "tokens_per_s");
+    }
+    // stories260K's cache: 5 layers x (K + V) x 4 KV heads x 8 values x 2 bytes (f16) per
+    // token.
+    const double kv_per_token = 5 * 2 * 4 * 8 * 2;
+    const double weights = j[0]["bytes_per_token"].get<double>();
+    // tg4's steps read 1..4 cached tokens (2.5 on average), at depth 16 17..20.
+    EXPECT_NEAR(j[1]["bytes_per_token"].get<double>(), weights + 2.5 * kv_per_token, 1.0);
+    EXPECT_NEAR(j[3]["bytes_per_token"].get<double>(), weights + 18.5 * kv_per_token, 1.0);
+    EXPECT_NEAR(j[3]["bound_fraction"].get<double>(),
+                j[3]["tokens_per_s"].get<double>() * j[3]["bytes_per_token"].get<double>() / 10e9,
+                1e-9);
+}
+
 TEST(CliBench, BadArgumentsFailCleanly) {
     EXPECT_EQ(run("bench -p 0 -n 0").status, 1);
     EXPECT_EQ(run("bench -p 8,-1").status, 1);
     EXPECT_NE(run("bench -p 8,x").status, 0);
     EXPECT_EQ(run("bench -r 0").status, 1);
+    EXPECT_EQ(run("bench -d 4,-1").status, 1);
+    EXPECT_EQ(run("bench -d 2000000000").status, 1);
     EXPECT_NE(run("make-model --shape nonsense -o /dev/null").status, 0);
     EXPECT_NE(run("make-model --shape tiny --type Q4_0 -o /dev/null").status, 0);
 }

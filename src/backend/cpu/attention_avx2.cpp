@@ -114,6 +114,29 @@ inline void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, fl
     if (j < hd) tile_pv<NR, 1>(p, ldp, vt, hd, o, j);
 }
 
+// Software prefetch of the cache rows of tile ti + kPrefetchTiles, while tile ti is
+// computed. In a decode step the cache comes from memory (the weights streamed through
+// L3 since the layer last read it), as rows of one KV head 128-512 bytes apart.
+constexpr int64_t kPrefetchTiles = 2;
+inline void prefetch_tile(const uint8_t* (AttnArgs::*row)(int64_t, int64_t) const,
+                          const AttnArgs& a, int64_t hk, int64_t ti, size_t row_bytes) {
+    const int64_t c0 = (ti + kPrefetchTiles) * kTile, c1 = std::min(c0 + kTile, a.n_kv);
+    for (int64_t c = c0; c < c1; ++c) {
+        const char* r = reinterpret_cast<const char*>((a.*row)(hk, c));
+        for (size_t off = 0; off < row_bytes; off += 64) _mm_prefetch(r + off, _MM_HINT_T0);
+    }
+}
+
+// How many of the `left` remaining query rows the tile loops take next: 6, 4, 2 or 1.
+// Each row is 2 (Q·K) or NC (P·V) chains of dependent FMAs, so a step of one row waits on
+// the FMA latency; 8 rows (decode with 8 query heads per KV head) go as 4 + 4, not 6 + 1 + 1
+// (2.3x slower). A row's operations are the same whichever step takes it.
+inline int64_t rows_per_step(int64_t left) {
+    if (left >= 6 && left != 7 && left != 8) return 6;
+    if (left >= 4) return 4;
+    return left >= 2 ? 2 : 1;
+}
+
 // The K tile of cells [16 ti, 16 ti + 16) as KT [hd][16] (zero past n_kv). An f16 cache is
 // converted and transposed in registers, 8 cells × 8 values at a time; other types are
 // staged as rows in `rows` [16][hd] first.
@@ -261,6 +284,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         std::fill(MX, MX + R * 8, -INFINITY);
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
             if (!seen[ti]) continue;
+            prefetch_tile(&AttnArgs::k_row, a, hk, ti, a.k_row_bytes);
             load_k_tile(a, hk, ti, VT, KT);
             auto finish = [&](int64_t r, __m256(&acc)[2]) {
                 const uint32_t m = mask[ti * ntok + r / nhs];
@@ -281,18 +305,17 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                 _mm256_storeu_ps(MX + 8 * r, mx);
             };
             __m256 acc[6][2];
-            int64_t r = 0;
-            for (; r + 6 <= R; r += 6) {
-                tile_dots<6>(Q + r * hd, hd, KT, acc);
-                for (int i = 0; i < 6; ++i) finish(r + i, acc[i]);
-            }
-            for (; r + 4 <= R; r += 4) {
-                tile_dots<4>(Q + r * hd, hd, KT, acc);
-                for (int i = 0; i < 4; ++i) finish(r + i, acc[i]);
-            }
-            for (; r < R; ++r) {
-                tile_dots<1>(Q + r * hd, hd, KT, acc);
-                finish(r, acc[0]);
+            for (int64_t r = 0, n = 0; r < R; r += n) {
+                n = rows_per_step(R - r);
+                if (n == 6)
+                    tile_dots<6>(Q + r * hd, hd, KT, acc);
+                else if (n == 4)
+                    tile_dots<4>(Q + r * hd, hd, KT, acc);
+                else if (n == 2)
+                    tile_dots<2>(Q + r * hd, hd, KT, acc);
+                else
+                    tile_dots<1>(Q + r * hd, hd, KT, acc);
+                for (int64_t i = 0; i < n; ++i) finish(r + i, acc[i]);
             }
         }
 
@@ -335,6 +358,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
             const uint32_t any = seen[ti];
             if (!any) continue;
+            prefetch_tile(&AttnArgs::v_row, a, hk, ti, a.v_row_bytes);
             for (int cc = 0; cc < kTile; ++cc) {
                 const int64_t c = ti * kTile + cc;
                 float* dst = VT + cc * hd;
@@ -358,10 +382,17 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                     _mm256_storeu_ps(e, w);
                 }
             }
-            int64_t r = 0;
-            for (; r + 6 <= R; r += 6) rows_pv<6>(P + r * lds, lds, VT, hd, O + r * hd);
-            for (; r + 4 <= R; r += 4) rows_pv<4>(P + r * lds, lds, VT, hd, O + r * hd);
-            for (; r < R; ++r) rows_pv<1>(P + r * lds, lds, VT, hd, O + r * hd);
+            for (int64_t r = 0, n = 0; r < R; r += n) {
+                n = rows_per_step(R - r);
+                if (n == 6)
+                    rows_pv<6>(P + r * lds, lds, VT, hd, O + r * hd);
+                else if (n == 4)
+                    rows_pv<4>(P + r * lds, lds, VT, hd, O + r * hd);
+                else if (n == 2)
+                    rows_pv<2>(P + r * lds, lds, VT, hd, O + r * hd);
+                else
+                    rows_pv<1>(P + r * lds, lds, VT, hd, O + r * hd);
+            }
         }
     }
 
