@@ -30,8 +30,9 @@ void BM_Attention(benchmark::State& state) {
     for (int64_t i = 0; i < q.n_elements(); ++i) q.data_as<float>()[i] = nd(rng);
     lcx::Tensor kf = lcx::Tensor::zeros(lcx::DType::F32, {hd, nkvh * n_kv});
     for (int64_t i = 0; i < kf.n_elements(); ++i) kf.data_as<float>()[i] = nd(rng);
-    lcx::Tensor k = lcx::Tensor::zeros(lcx::DType::F16, {hd, nkvh, n_kv});
-    lcx::Tensor v = lcx::Tensor::zeros(lcx::DType::F16, {hd, nkvh, n_kv});
+    // Head-major, as the KV cache keeps them: [hd, cells, heads].
+    lcx::Tensor k = lcx::Tensor::zeros(lcx::DType::F16, {hd, n_kv, nkvh});
+    lcx::Tensor v = lcx::Tensor::zeros(lcx::DType::F16, {hd, n_kv, nkvh});
     auto be = lcx::make_cpu_backend(1);
     be->store_rows(kf, k, 0);
     be->store_rows(kf, v, 0);
@@ -45,6 +46,10 @@ void BM_Attention(benchmark::State& state) {
     a.v = v.row(0);
     a.k_row_bytes = k.row_size();
     a.v_row_bytes = v.row_size();
+    a.k_head_bytes = k.nb(2);
+    a.k_cell_bytes = k.nb(1);
+    a.v_head_bytes = v.nb(2);
+    a.v_cell_bytes = v.nb(1);
     a.kt = a.vt = lcx::DType::F16;
     a.hd = hd;
     a.n_head = nh;

@@ -107,10 +107,11 @@ class Backend {
     virtual void get_rows(const Tensor& w, std::span<const int32_t> ids, Tensor& out) = 0;
     // Converts src into dst row by row; same ne(0) and row count. Supported:
     // F32 -> F32/F16/BF16/Q8_0, F16/BF16/Q8_0 -> F32 (and any weight type -> F32).
+    // Either may be a strided view (Tensor::view); packed weights only whole.
     virtual void copy(const Tensor& src, Tensor& dst) = 0;
     // Converts the rows of src (flattened) into rows [first_row, first_row + rows) of dst
-    // (flattened); same ne(0). This is the KV-cache append: for a cache of shape
-    // [head_dim, n_head_kv, n_ctx], token at cell c goes to rows c*n_head_kv onwards.
+    // (flattened, in dimension order); same ne(0). This is the KV-cache append: the model
+    // stores each head's new rows into a view of that head's cells.
     virtual void store_rows(const Tensor& src, Tensor& dst, int64_t first_row) = 0;
     // Dequantizes any supported weight type into F32 of the same shape.
     virtual void dequantize(const Tensor& w, Tensor& out) = 0;
@@ -130,8 +131,10 @@ class Backend {
 
     // Fused attention.
     //  q:       F32 [head_dim, n_head, n_tokens]
-    //  k, v:    caches of F32, F16 or Q8_0 rows, shape [head_dim, n_head_kv, n_ctx]:
-    //           cell c of KV head h is row (h, c) — a token's K/V is one contiguous block.
+    //  k, v:    caches of F32, F16 or Q8_0 rows, shape [head_dim, n_head_kv, n_cells]:
+    //           cell c of KV head h is row (h, c), at any byte strides of heads and cells
+    //           (a contiguous tensor has a cell's heads adjacent; the KV cache's view has a
+    //           head's cells adjacent).
     //  positions[t]: position of token t. kv_positions (optional, n_kv entries): position
     //           held by each cell; negative = empty cell (masked). Empty span: cell c
     //           holds position c.

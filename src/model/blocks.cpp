@@ -44,11 +44,24 @@ RopeParams rope_params(const HParams& hp) {
 
 namespace {
 
-// Cells [first, first + n) of a [head_dim, n_head_kv, n_ctx] cache, as a cache of n cells
-// (a view: a cell's K/V rows are contiguous).
+// Cells [first, first + n) of a head-major [head_dim, n_ctx, n_head_kv] cache, as the
+// attention op takes a cache: [head_dim, n_head_kv, n] with the heads n_ctx rows apart.
 Tensor cache_cells(const Tensor& cache, int64_t first, int64_t n) {
-    const int64_t heads = cache.ne(1);
-    return cache.rows(first * heads, n * heads).reshape({cache.ne(0), heads, n});
+    return cache.view({cache.ne(0), cache.ne(2), n}, {cache.nb(2), cache.nb(1)},
+                      size_t(first) * cache.nb(1));
+}
+
+// Stores the K (or V) rows of n tokens, [head_dim, n_head_kv, n] contiguous, into cells
+// [first, first + n) of a head-major cache: one strided copy per head.
+void store_cells(Backend& be, const Tensor& rows, Tensor& cache, int64_t first, int64_t n) {
+    const int64_t heads = cache.ne(2);
+    const Tensor src = rows.reshape({cache.ne(0), heads, n});
+    for (int64_t h = 0; h < heads; ++h) {
+        const Tensor from = src.view({cache.ne(0), n}, {src.nb(2)}, size_t(h) * src.nb(1));
+        Tensor to = cache.view({cache.ne(0), n}, {cache.nb(1)},
+                               size_t(h) * cache.nb(2) + size_t(first) * cache.nb(1));
+        be.store_rows(from, to, 0);
+    }
 }
 
 }  // namespace
@@ -67,12 +80,8 @@ void attention_over_cache(Backend& be, const HParams& hp, const ForwardBatch& ba
     for (const AttentionGroup& g : batch.groups) {
         // This group's new keys/values go to its cells before it attends, so each token
         // also sees itself and the earlier tokens of the same batch.
-        Tensor kg =
-            k.rows(g.first_token, g.n_tokens).reshape({hp.head_dim, hp.n_head_kv * g.n_tokens});
-        Tensor vg =
-            v.rows(g.first_token, g.n_tokens).reshape({hp.head_dim_v, hp.n_head_kv * g.n_tokens});
-        be.store_rows(kg, k_cache, g.first_cell * hp.n_head_kv);
-        be.store_rows(vg, v_cache, g.first_cell * hp.n_head_kv);
+        store_cells(be, k.rows(g.first_token, g.n_tokens), k_cache, g.first_cell, g.n_tokens);
+        store_cells(be, v.rows(g.first_token, g.n_tokens), v_cache, g.first_cell, g.n_tokens);
     }
     for (const AttentionGroup& g : batch.groups) {
         Tensor qg = q.rows(g.first_token, g.n_tokens).reshape({hp.head_dim, hp.n_head, g.n_tokens});

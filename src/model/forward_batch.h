@@ -39,7 +39,8 @@ struct ForwardBatch {
 };
 
 // The KV cache as the forward pass sees it: per layer one K and one V tensor of shape
-// [head_dim, n_head_kv, n_ctx] (F32, F16 or Q8_0), a cell's K/V one contiguous block.
+// [head_dim, n_ctx, n_head_kv] (F32, F16 or Q8_0): head-major, a KV head's cells one
+// contiguous block, which attention reads as one run.
 struct KvTensors {
     std::vector<Tensor> k;
     std::vector<Tensor> v;

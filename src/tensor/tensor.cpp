@@ -94,6 +94,24 @@ Tensor Tensor::rows(int64_t first, int64_t count) const {
     return v;
 }
 
+Tensor Tensor::view(std::span<const int64_t> shape, std::span<const size_t> strides,
+                    size_t offset) const {
+    check(!shape.empty() && shape.size() <= 4 && strides.size() + 1 == shape.size(),
+          "view: one stride per dimension after the first");
+    Tensor v = *this;
+    v.set_shape(shape);
+    for (size_t i = 0; i < strides.size(); ++i) v.nb_[i + 1] = strides[i];
+    // The last byte of the view's last row, which must not pass this tensor's last byte.
+    size_t end = offset + v.row_size();
+    for (size_t i = 1; i < shape.size(); ++i) {
+        check(shape[i] >= 1, "view: empty dimension");
+        end += size_t(shape[i] - 1) * v.nb_[i];
+    }
+    check(v.nb_[1] >= v.row_size() && end <= n_bytes(), "view: rows outside the tensor");
+    v.data_ = static_cast<uint8_t*>(data_) + offset;
+    return v;
+}
+
 Tensor Tensor::reshape(std::span<const int64_t> shape) const {
     check(is_contiguous(), "reshape() needs a contiguous tensor");
     Tensor v = *this;

@@ -43,8 +43,14 @@ class Tensor {
 
     void* data() { return data_; }
     const void* data() const { return data_; }
-    template <class T> T* data_as() { return static_cast<T*>(data_); }
-    template <class T> const T* data_as() const { return static_cast<const T*>(data_); }
+    template <class T>
+    T* data_as() {
+        return static_cast<T*>(data_);
+    }
+    template <class T>
+    const T* data_as() const {
+        return static_cast<const T*>(data_);
+    }
     // Pointer to row (i1, i2, i3).
     const uint8_t* row(int64_t i1, int64_t i2 = 0, int64_t i3 = 0) const {
         return static_cast<const uint8_t*>(data_) + i1 * nb_[1] + i2 * nb_[2] + i3 * nb_[3];
@@ -55,6 +61,16 @@ class Tensor {
 
     // A view of rows [first, first + count) of a 2-D (or flattened) tensor; shares storage.
     Tensor rows(int64_t first, int64_t count) const;
+    // A view of the same bytes with its own shape and byte strides (rows stay contiguous:
+    // strides[0] is implied), starting `offset` bytes in: e.g. one slice of every head of a
+    // cache. Throws unless every row of the view lies inside this tensor's bytes.
+    Tensor view(std::span<const int64_t> shape, std::span<const size_t> strides,
+                size_t offset) const;
+    Tensor view(std::initializer_list<int64_t> shape, std::initializer_list<size_t> strides,
+                size_t offset) const {
+        return view(std::span<const int64_t>(shape.begin(), shape.size()),
+                    std::span<const size_t>(strides.begin(), strides.size()), offset);
+    }
     // Same bytes, new contiguous shape with the same element count.
     Tensor reshape(std::span<const int64_t> shape) const;
     Tensor reshape(std::initializer_list<int64_t> shape) const {

@@ -20,7 +20,8 @@ struct Case {
     int64_t hd, nh, nkvh, nt, nctx, n_kv;
     DType kt, vt;
     AttentionParams p;
-    bool kv_pos;  // random kv_positions with empty cells
+    bool kv_pos;             // random kv_positions with empty cells
+    bool head_major = true;  // a head's cells adjacent (as the KV cache), else a cell's heads
 };
 
 struct Data {
@@ -36,10 +37,20 @@ Data make_data(const Case& c, uint32_t seed) {
     for (int64_t i = 0; i < d.q.n_elements(); ++i) d.q.data_as<float>()[i] = nd(rng);
     auto be = make_cpu_backend(1);
     for (auto [dst, t] : {std::pair{&d.k, c.kt}, std::pair{&d.v, c.vt}}) {
-        Tensor f = Tensor::zeros(DType::F32, {c.hd, c.nkvh * c.nctx});
+        // Row (cell, head) of f is the cache row of that head and cell in either layout.
+        Tensor f = Tensor::zeros(DType::F32, {c.hd, c.nkvh, c.nctx});
         for (int64_t i = 0; i < f.n_elements(); ++i) f.data_as<float>()[i] = nd(rng);
-        *dst = Tensor::zeros(t, {c.hd, c.nkvh, c.nctx});
-        be->store_rows(f, *dst, 0);
+        if (c.head_major) {
+            *dst = Tensor::zeros(t, {c.hd, c.nctx, c.nkvh});
+            for (int64_t h = 0; h < c.nkvh; ++h) {
+                const Tensor src = f.view({c.hd, c.nctx}, {f.nb(2)}, size_t(h) * f.nb(1));
+                Tensor head = dst->view({c.hd, c.nctx}, {dst->nb(1)}, size_t(h) * dst->nb(2));
+                be->copy(src, head);
+            }
+        } else {
+            *dst = Tensor::zeros(t, {c.hd, c.nkvh, c.nctx});
+            be->store_rows(f, *dst, 0);
+        }
     }
     // Tokens at the end of the filled cells, as in prefill after a prompt prefix.
     for (int64_t t = 0; t < c.nt; ++t) d.pos.push_back(int32_t(c.n_kv - c.nt + t));
@@ -55,6 +66,11 @@ Data make_data(const Case& c, uint32_t seed) {
     return d;
 }
 
+// A cache as the attention op takes it: [hd, nkvh, cells], at the layout's strides.
+Tensor as_cache(const Case& c, const Tensor& t) {
+    return c.head_major ? t.view({c.hd, c.nkvh, c.nctx}, {t.nb(2), t.nb(1)}, 0) : t;
+}
+
 cpu::AttnArgs args(const Case& c, const Data& d, Tensor& out) {
     cpu::AttnArgs a;
     a.q = d.q.data_as<float>();
@@ -63,6 +79,11 @@ cpu::AttnArgs args(const Case& c, const Data& d, Tensor& out) {
     a.v = d.v.row(0);
     a.k_row_bytes = d.k.row_size();
     a.v_row_bytes = d.v.row_size();
+    // Head and cell strides of the layout (see make_data).
+    a.k_head_bytes = c.head_major ? d.k.nb(2) : d.k.nb(1);
+    a.k_cell_bytes = c.head_major ? d.k.nb(1) : d.k.nb(2);
+    a.v_head_bytes = c.head_major ? d.v.nb(2) : d.v.nb(1);
+    a.v_cell_bytes = c.head_major ? d.v.nb(1) : d.v.nb(2);
     a.kt = c.kt;
     a.vt = c.vt;
     a.hd = c.hd;
@@ -110,6 +131,7 @@ TEST(Attention, FastMatchesReferenceOnRandomShapes) {
         if (rng() % 3 == 0) c.p.sliding_window = 1 + int32_t(rng() % 40);
         c.p.n_kv = c.n_kv;
         c.kv_pos = rng() % 3 == 0;
+        c.head_major = iter % 2 == 0;  // (not from rng: the cases stay those of before)
         Data d = make_data(c, uint32_t(iter));
         Tensor want = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
         Tensor got = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
@@ -126,6 +148,31 @@ TEST(Attention, FastMatchesReferenceOnRandomShapes) {
                 << " window " << c.p.sliding_window << " kvpos " << c.kv_pos << " i " << i;
     }
     EXPECT_EQ(n_fast, 120);
+}
+
+// The same cache in either layout (a head's cells adjacent, or a cell's heads): the same
+// values in the same order of operations, so the same bits, on both paths.
+TEST(Attention, LayoutsOfTheCacheGiveTheSameBits) {
+    ThreadPool pool(2);
+    for (DType t : {DType::F32, DType::F16, DType::Q8_0}) {
+        Case c{64, 16, 4, 3, 70, 70, t, t, {}, false};
+        c.p.n_kv = c.n_kv;
+        c.p.scale = 0.125f;
+        c.p.causal = true;
+        Tensor out[2][2];
+        for (int hm = 0; hm < 2; ++hm) {
+            c.head_major = hm == 1;
+            Data d = make_data(c, 11);  // same seed: the same values
+            for (int fast = 0; fast < 2; ++fast) {
+                out[hm][fast] = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+                cpu::attention_run(args(c, d, out[hm][fast]), fast == 1, pool);
+            }
+        }
+        for (int fast = 0; fast < 2; ++fast)
+            EXPECT_EQ(std::memcmp(out[0][fast].data(), out[1][fast].data(), out[0][fast].n_bytes()),
+                      0)
+                << dtype_name(t) << (fast ? " fast" : " reference");
+    }
 }
 
 // A token that sees no cell (all empty) gets a zero output, as in the reference.
@@ -157,7 +204,7 @@ TEST(Attention, BitIdenticalAcrossThreadCounts) {
         for (int n : {1, 2, 3, 5, 8}) {
             auto be = make_cpu_backend(n);
             Tensor out = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
-            be->attention(d.q, d.k, d.v, d.pos, c.p, out);
+            be->attention(d.q, as_cache(c, d.k), as_cache(c, d.v), d.pos, c.p, out);
             std::vector<float> got(out.data_as<float>(), out.data_as<float>() + out.n_elements());
             if (first.empty())
                 first = got;

@@ -171,6 +171,34 @@ TEST(Ops, GetRowsCopyAndStoreRows) {
                   fp32_to_fp16(src.data_as<float>()[j]));
     EXPECT_EQ(reinterpret_cast<const uint16_t*>(cache.row(3))[0], 0);
     EXPECT_THROW(be->store_rows(src.rows(0, 2), cache, 7), Error);
+
+    // Strided views on both sides, as the model stores one head's rows into a head-major
+    // cache: rows 1, 3, 5 of src (every other) into cells 2..4 of head 1 of a
+    // [64, 6 cells, 2 heads] cache.
+    Tensor hm = Tensor::zeros(DType::F16, {64, 6, 2});
+    const Tensor every_other = src.view({64, 3}, {2 * src.nb(1)}, src.nb(1));
+    Tensor cells = hm.view({64, 3}, {hm.nb(1)}, hm.nb(2) + 2 * hm.nb(1));
+    be->store_rows(every_other, cells, 0);
+    for (int64_t c = 0; c < 6; ++c)
+        for (int64_t h = 0; h < 2; ++h) {
+            const bool stored = h == 1 && c >= 2 && c < 5;
+            const float* want_row = src.data_as<float>() + (stored ? 2 * (c - 2) + 1 : 0) * 64;
+            for (int j = 0; j < 64; ++j)
+                ASSERT_EQ(reinterpret_cast<const uint16_t*>(hm.row(c, h))[j],
+                          stored ? fp32_to_fp16(want_row[j]) : 0)
+                    << "cell " << c << " head " << h;
+        }
+    // And back: the strided F16 rows to a contiguous F32 tensor.
+    Tensor back = Tensor::zeros(DType::F32, {64, 3});
+    be->copy(cells, back);
+    for (int64_t r = 0; r < 3; ++r)
+        for (int j = 0; j < 64; ++j)
+            ASSERT_EQ(back.data_as<float>()[r * 64 + j],
+                      fp16_to_fp32(fp32_to_fp16(src.data_as<float>()[(2 * r + 1) * 64 + j])));
+    // A view must lie inside its tensor.
+    EXPECT_THROW((void)hm.view({64, 3}, {hm.nb(1)}, hm.nb(2) + 4 * hm.nb(1)), Error);
+    EXPECT_THROW((void)src.view({64, 6}, {2 * src.nb(1)}, 0), Error);
+    EXPECT_NO_THROW((void)src.view({64, 5}, {2 * src.nb(1)}, 0));
 }
 
 // Attention against a double-precision reference that rounds Q, K, V and the probabilities

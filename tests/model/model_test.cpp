@@ -170,8 +170,8 @@ TEST(Model, ForwardPassOfAnIdentityModel) {
     auto be = make_cpu_backend(1);
     Workspace ws = m->make_workspace(*be, 4);
     KvTensors kv;
-    kv.k.push_back(be->alloc(DType::F32, {4, 1, 8}));
-    kv.v.push_back(be->alloc(DType::F32, {4, 1, 8}));
+    kv.k.push_back(be->alloc(DType::F32, {4, 8, 1}));
+    kv.v.push_back(be->alloc(DType::F32, {4, 8, 1}));
     const std::vector<int32_t> tokens{3, 5, 9}, positions{0, 1, 2}, outputs{0, 1, 2};
     const std::vector<int32_t> kv_pos{0, 1, 2};
     ForwardBatch fb;

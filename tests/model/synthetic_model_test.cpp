@@ -107,8 +107,8 @@ TEST(SyntheticModel, TinyFileHasTheLlamaLayoutAndRuns) {
     const int64_t head_dim = s.n_embd / s.n_head;
     KvTensors kvt;
     for (int64_t l = 0; l < s.n_layer; ++l) {
-        kvt.k.push_back(be->alloc(DType::F16, {head_dim, s.n_head_kv, 8}));
-        kvt.v.push_back(be->alloc(DType::F16, {head_dim, s.n_head_kv, 8}));
+        kvt.k.push_back(be->alloc(DType::F16, {head_dim, 8, s.n_head_kv}));
+        kvt.v.push_back(be->alloc(DType::F16, {head_dim, 8, s.n_head_kv}));
     }
     const std::vector<int32_t> tokens{1, 300, 511}, positions{0, 1, 2}, outputs{0, 1, 2};
     const std::vector<int32_t> kv_pos{0, 1, 2};

@@ -11,13 +11,15 @@
 
 namespace lcx::cpu {
 
-// One attention call, validated. Cache row of KV head h, cell c: k + (c*n_head_kv + h)*row_bytes.
+// One attention call, validated. Cache row of KV head h, cell c: k + h*k_head_bytes +
+// c*k_cell_bytes (a cell's heads adjacent, or, as the KV cache keeps them, a head's cells).
 struct AttnArgs {
     const float* q = nullptr;  // [hd, n_head, n_tokens]
     float* out = nullptr;      // [hd * n_head, n_tokens]
     const uint8_t* k = nullptr;
     const uint8_t* v = nullptr;
     size_t k_row_bytes = 0, v_row_bytes = 0;
+    size_t k_head_bytes = 0, k_cell_bytes = 0, v_head_bytes = 0, v_cell_bytes = 0;
     DType kt = DType::F32, vt = DType::F32;
     int64_t hd = 0, n_head = 0, n_head_kv = 0, n_tokens = 0, n_kv = 0;
     const int32_t* positions = nullptr;     // n_tokens
@@ -25,10 +27,10 @@ struct AttnArgs {
     AttentionParams p;
 
     const uint8_t* k_row(int64_t h, int64_t c) const {
-        return k + size_t(c * n_head_kv + h) * k_row_bytes;
+        return k + size_t(h) * k_head_bytes + size_t(c) * k_cell_bytes;
     }
     const uint8_t* v_row(int64_t h, int64_t c) const {
-        return v + size_t(c * n_head_kv + h) * v_row_bytes;
+        return v + size_t(h) * v_head_bytes + size_t(c) * v_cell_bytes;
     }
     int32_t cell_pos(int64_t c) const { return kv_positions ? kv_positions[c] : int32_t(c); }
     bool visible(int32_t pos, int32_t cp) const {

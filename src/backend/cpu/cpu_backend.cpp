@@ -407,10 +407,20 @@ class CpuBackend final : public Backend {
             dequantize_row(w.type(), w.row(r), out, w.ne(0));
     }
 
+    // Row r of t counted over its dimensions 1..3 in order, for any byte strides.
+    static const uint8_t* nth_row(const Tensor& t, int64_t r) {
+        const int64_t n1 = t.ne(1), n2 = t.ne(2);
+        return t.row(r % n1, r / n1 % n2, r / (n1 * n2));
+    }
+
+    // Rows of src into dst from row first_row on, converting the type. Either may be a
+    // strided view (rows contiguous, e.g. one head's rows of a KV cache); packed weights
+    // only as whole contiguous tensors.
     void convert_rows(const char* op, const Tensor& src, Tensor& dst, int64_t first_row) {
         if (src.empty() || dst.empty()) fail(op, "tensor has no data", {&src, &dst});
-        if (!src.is_contiguous() || !dst.is_contiguous())
-            fail(op, "expected contiguous tensors", {&src, &dst});
+        const bool contiguous = src.is_contiguous() && dst.is_contiguous();
+        if (!contiguous && (is_packed(src.type()) || is_packed(dst.type())))
+            fail(op, "packed tensors must be contiguous", {&src, &dst});
         if (src.ne(0) != dst.ne(0)) fail(op, "row lengths differ", {&src, &dst});
         const int64_t n = src.n_rows();
         if (first_row < 0 || first_row + n > dst.n_rows())
@@ -423,11 +433,21 @@ class CpuBackend final : public Backend {
         const size_t srb = src.row_size(), drb = dst.row_size();
         const auto* ps = static_cast<const uint8_t*>(src.data());
         auto* pd = static_cast<uint8_t*>(dst.data()) + size_t(first_row) * drb;
+        auto src_row = [&](int64_t r) {
+            return contiguous ? ps + size_t(r) * srb : nth_row(src, r);
+        };
+        auto dst_row = [&](int64_t r) {
+            return contiguous ? pd + size_t(r) * drb
+                              : const_cast<uint8_t*>(nth_row(dst, first_row + r));
+        };
         if (st == dt) {
             // (A packed layout copies as whole groups, or its row offset would be wrong.)
             if (is_packed(st) && first_row % traits(st).row_group != 0)
                 fail(op, "packed rows start on a group", {&src, &dst});
-            std::memcpy(pd, ps, size_t(n) * srb);
+            if (contiguous)
+                std::memcpy(pd, ps, size_t(n) * srb);
+            else
+                for (int64_t r = 0; r < n; ++r) std::memcpy(dst_row(r), src_row(r), srb);
             return;
         }
         if (st == DType::F32) {
@@ -436,13 +456,17 @@ class CpuBackend final : public Backend {
             if (dt == DType::Q8_0 && k % 32 != 0)
                 fail(op, "Q8_0 rows need a multiple of 32 elements", {&src, &dst});
             for (int64_t r = 0; r < n; ++r)
-                quantize_row(dt, reinterpret_cast<const float*>(ps + size_t(r) * srb),
-                             pd + size_t(r) * drb, k);
+                quantize_row(dt, reinterpret_cast<const float*>(src_row(r)), dst_row(r), k);
             return;
         }
         if (dt == DType::F32 && (can_dequantize(st) || is_packed(st))) {
-            for (int64_t r = 0; r < n; ++r)
-                dequantize_any_row(src, r, reinterpret_cast<float*>(pd + size_t(r) * drb));
+            for (int64_t r = 0; r < n; ++r) {
+                auto* out = reinterpret_cast<float*>(dst_row(r));
+                if (is_packed(st))
+                    dequantize_any_row(src, r, out);
+                else
+                    dequantize_row(st, src_row(r), out, k);
+            }
             return;
         }
         fail(op, "unsupported conversion", {&src, &dst});
@@ -587,7 +611,9 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
         if (c->empty()) fail(op, "cache has no data", {c});
         if (c->type() != DType::F32 && c->type() != DType::F16 && c->type() != DType::Q8_0)
             fail(op, "cache must be F32, F16 or Q8_0", {c});
-        if (!c->is_contiguous()) fail(op, "cache must be contiguous", {c});
+        // Any strides of heads and cells (a view of one region of a cache, a head's cells
+        // adjacent), but the tensor must be 3-D.
+        if (c->ne(3) != 1) fail(op, "cache must be [head_dim, n_head_kv, n_cells]", {c});
     }
     if (k.shape() != v.shape()) fail(op, "K and V caches differ in shape", {&k, &v});
     const int64_t nkvh = k.ne(1), nctx = k.ne(2);
@@ -607,6 +633,10 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
     a.v = v.row(0);
     a.k_row_bytes = k.row_size();
     a.v_row_bytes = v.row_size();
+    a.k_head_bytes = k.nb(1);
+    a.k_cell_bytes = k.nb(2);
+    a.v_head_bytes = v.nb(1);
+    a.v_cell_bytes = v.nb(2);
     a.kt = k.type();
     a.vt = v.type();
     a.hd = hd;
