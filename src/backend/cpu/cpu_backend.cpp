@@ -408,7 +408,8 @@ class CpuBackend final : public Backend {
     }
 
     // Row r of t counted over its dimensions 1..3 in order, for any byte strides.
-    static const uint8_t* nth_row(const Tensor& t, int64_t r) {
+    template <class T>
+    static auto nth_row(T& t, int64_t r) {
         const int64_t n1 = t.ne(1), n2 = t.ne(2);
         return t.row(r % n1, r / n1 % n2, r / (n1 * n2));
     }
@@ -437,8 +438,7 @@ class CpuBackend final : public Backend {
             return contiguous ? ps + size_t(r) * srb : nth_row(src, r);
         };
         auto dst_row = [&](int64_t r) {
-            return contiguous ? pd + size_t(r) * drb
-                              : const_cast<uint8_t*>(nth_row(dst, first_row + r));
+            return contiguous ? pd + size_t(r) * drb : nth_row(dst, first_row + r);
         };
         if (st == dt) {
             // (A packed layout copies as whole groups, or its row offset would be wrong.)
