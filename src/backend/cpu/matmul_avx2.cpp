@@ -386,15 +386,21 @@ template <class P, int C>
 void legacy_packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0, float* y,
                         size_t ys);
 
-// Q4_0_R8: 8 groups of 4 nibbles summed in 16 bits (2 products of at most 15 x 127 each),
-// minus 8 times the activations' integer block sum.
-struct PackedQ4_0 {
-    using Block = BlockQ4_0x8;
+// The legacy packed formats: blocks of 32, each format P supplying only sums<C>(), the
+// integer sums of one block; legacy_packed_rows adds the float step.
+template <class P, class B>
+struct LegacyPacked {
+    using Block = B;
     static constexpr int kBlockK = 32;
     template <int C>
     static void rows(const Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
-        legacy_packed_rows<PackedQ4_0, C>(x, a, c0, y, ys);
+        legacy_packed_rows<P, C>(x, a, c0, y, ys);
     }
+};
+
+// Q4_0_R8: 8 groups of 4 nibbles summed in 16 bits (2 products of at most 15 x 127 each),
+// minus 8 times the activations' integer block sum.
+struct PackedQ4_0 : LegacyPacked<PackedQ4_0, BlockQ4_0x8> {
     template <int C>
     static void sums(const Block& x, const ActRows& a, int64_t c0, int64_t b, __m256i s[C]) {
         const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
@@ -420,13 +426,7 @@ struct PackedQ4_0 {
 
 // Q8_0_R8: signed weights as |w| x sign(x, w), each group widened to 32 bits (two
 // products of 128 x 127 fill 16 bits).
-struct PackedQ8_0 {
-    using Block = BlockQ8_0x8;
-    static constexpr int kBlockK = 32;
-    template <int C>
-    static void rows(const Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
-        legacy_packed_rows<PackedQ8_0, C>(x, a, c0, y, ys);
-    }
+struct PackedQ8_0 : LegacyPacked<PackedQ8_0, BlockQ8_0x8> {
     template <int C>
     static void sums(const Block& x, const ActRows& a, int64_t c0, int64_t b, __m256i s[C]) {
         const __m256i ones = _mm256_set1_epi16(1);
