@@ -507,8 +507,8 @@ inline void bcast_rows(const int8_t* p, __m256i out[C]) {
 // The tile: P panels (8P weight rows; 2, or 1 for the last 8 or fewer rows) x C activation
 // rows. On Zen 3 a broadcast load also takes a vector shuffle slot; with two panels each
 // broadcast feeds two products. At 512 x 5632 x 2048 on 1 thread, 16 x 4 against the
-// former 8 x 4 measured 176-184 against 137-155 GFLOP/s for Q4_0, 181 against 159 for
-// Q4_K, 152 against 129 for Q6_K (best of 9, interleaved runs).
+// former 8 x 4 measured 165 against 132 GFLOP/s for Q4_0, 170 against 145 for Q4_K and
+// 134 against 96 for Q6_K (best of 9 interleaved runs; README has the other types).
 // The 16-bit and the signed formats' block sums stay in registers; the float accumulators
 // and the sums carried across blocks live in memory, touched once per block (in registers
 // they would push the block sums out).
