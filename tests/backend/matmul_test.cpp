@@ -356,6 +356,32 @@ TEST(Matmul, FewRowsGiveTheBitsOfOneRow) {
     }
 }
 
+// The prompt kernels take weight rows 16 at a time (two 8-row panels) and the last 8 or
+// fewer alone. Dropping the first 8 rows moves every row to another place: from the second
+// panel of a pair to the first, and from the lone panel into a pair. Each row must keep its
+// bits, or a row's result would depend on where its matrix slice starts.
+TEST(Matmul, RowBitsDoNotDependOnTheirPlaceInTheTile) {
+    const CpuPath path = cpu_best_path();
+    auto be = make_cpu_backend(1, {path});
+    for (DType t :
+         {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
+          DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
+        const int64_t k = is_k(t) ? 512 : 288, n = 40, m = 37, drop = 8;
+        Tensor w = make_weight(t, k, n, 41);
+        Tensor w2 = Tensor::zeros(t, {k, n - drop});
+        std::memcpy(w2.data(), w.row(drop), size_t(n - drop) * w.row_size());
+        Tensor x = make_input(k, m, 42);
+        Tensor y = Tensor::zeros(DType::F32, {n, m});
+        Tensor y2 = Tensor::zeros(DType::F32, {n - drop, m});
+        be->matmul(w, x, y);
+        be->matmul(w2, x, y2);
+        for (int64_t c = 0; c < m; ++c)
+            ASSERT_EQ(0, std::memcmp(y.data_as<float>() + c * n + drop,
+                                     y2.data_as<float>() + c * (n - drop), size_t(n - drop) * 4))
+                << dtype_name(t) << " activation row " << c;
+    }
+}
+
 // ---- packed weight layouts (quant/repack.h) ------------------------------------------
 
 Tensor packed_copy(const Tensor& w, DType packed) {
