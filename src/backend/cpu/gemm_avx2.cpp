@@ -518,6 +518,8 @@ void panel_tile(const Panel* const* pn, const ActRows& a, const int8_t* xt, int6
     // Group g of block b of tile row c (see act_tiles_avx2).
     auto xg = [xt](int64_t b, int g, int c) { return xt + ((b * 8 + g) * C + c) * 4; };
     const __m256i ones = _mm256_set1_epi16(1);
+    // The panels' fields as locals: read through the thread-local scratch, they would be
+    // reloaded every block.
     const int64_t nb = pn[0]->nb;
     const float* pws[P];
     const float* pwm[P];
