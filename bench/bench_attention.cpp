@@ -1,6 +1,7 @@
 // Attention at TinyLlama-1.1B's shape (32 heads, 4 KV heads, head_dim 64, f16 cache):
 // the scalar reference against the blocked fast path, prefill of N tokens (causal, cells
-// 0..N-1) and decode of one token against N cells. Threads: LCX_BENCH_THREADS (default 2).
+// 0..N-1), decode of one token against N cells, and a prompt after cached tokens. Threads:
+// LCX_BENCH_THREADS (default 2).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -67,8 +68,9 @@ void BM_Attention(benchmark::State& state) {
     }
     state.SetLabel(std::string(fast ? "fast" : "reference") + " " + std::to_string(pool.size()) +
                    " threads");
-    // Multiply-adds of Q·K and P·V actually required (causal: half the square).
-    const double pairs = nt == 1 ? double(n_kv) : double(nt) * double(nt + 1) / 2;
+    // Multiply-adds of Q·K and P·V actually required: token t (at cell n_kv - nt + t)
+    // sees n_kv - nt + t + 1 cells.
+    const double pairs = double(nt) * double(n_kv - nt) + double(nt) * double(nt + 1) / 2;
     state.counters["GFLOP/s"] = benchmark::Counter(4.0 * pairs * hd * nh * 1e-9,
                                                    benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -77,6 +79,8 @@ BENCHMARK(BM_Attention)
     ->Args({0, 2048, 1})
     ->Args({1, 2048, 1})
     ->Args({1, 2048, 2048})
+    // A 512-token prompt after 2048 cached tokens (pp512 @ d2048).
+    ->Args({1, 2560, 512})
     // Decode against 32 MiB of K and V: from memory, as a model's cache is read (the
     // weights stream through the caches between two layers' attention).
     ->Args({1, 32768, 1})
