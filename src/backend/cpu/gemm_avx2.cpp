@@ -474,8 +474,7 @@ constexpr int kTile = 4;
 // back from the stack just after storing them.
 inline void pin(__m256i& v) { asm("" : "+x"(v)); }
 
-// Writes lanes [0, nr) of v to out. (An accumulator array indexed by a loop the compiler
-// does not unroll is kept in memory, a store per update: callers unroll.)
+// Writes lanes [0, nr) of v to out.
 inline void store_lanes(__m256 v, float* out, int nr) {
     if (nr == 8) {
         _mm256_storeu_ps(out, v);
@@ -611,6 +610,7 @@ void panel_tile(const Panel* const* pn, const ActRows& a, const int8_t* xt, int6
                 }
             }
         } else {
+            // Unsigned weights: kG16 groups summed in 16 bits, then widened (and scaled).
             static_assert(8 % S::kG16 == 0);
             __m256i s16[P * C];
 #pragma GCC unroll 8
@@ -641,6 +641,8 @@ void panel_tile(const Panel* const* pn, const ActRows& a, const int8_t* xt, int6
                     for (int i = 0; i < P; ++i) s_put(i, c, _mm256_sub_epi32(s_get(i, c), o));
                 }
         }
+        // The float step, per block or (super_sums) per super-block, then the mins of the
+        // blocks it covers.
         if (b % kStep != kStep - 1) continue;
         __m256 wsv[P];
 #pragma GCC unroll 2
