@@ -382,6 +382,32 @@ TEST(Matmul, RowBitsDoNotDependOnTheirPlaceInTheTile) {
     }
 }
 
+// The AVX-512 path multiplies the AVX2 path's panels with VNNI: exact integer sums and the
+// same float steps, so a prompt's outputs must have the AVX2 panels' bits. 40 weight rows
+// are two pairs of panels and a lone one; 13 end on a part-filled panel; 37 activation
+// rows end on a tile of 1. (Runs where both paths do: a machine with AVX-512, or a build
+// with LCX_EMULATE_AVX512.)
+TEST(Matmul, Avx512PanelsGiveTheAvx2PanelsBits) {
+    if (!cpu_path_supported(CpuPath::Avx512) || !cpu_path_supported(CpuPath::Avx2))
+        GTEST_SKIP() << "needs both the avx2 and the avx512 path";
+    auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
+    auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
+    for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
+                    DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+        for (int64_t n : {40, 13}) {
+            const int64_t k = is_k(t) ? 512 : 288, m = 37;
+            Tensor w = make_weight(t, k, n, 51);
+            Tensor x = make_input(k, m, 52);
+            Tensor y0 = Tensor::zeros(DType::F32, {n, m});
+            Tensor y1 = Tensor::zeros(DType::F32, {n, m});
+            avx2->matmul(w, x, y0);
+            avx512->matmul(w, x, y1);
+            for (int64_t i = 0; i < n * m; ++i)
+                ASSERT_EQ(y0.data_as<float>()[i], y1.data_as<float>()[i])
+                    << dtype_name(t) << " n=" << n << " output " << i;
+        }
+}
+
 // ---- packed weight layouts (quant/repack.h) ------------------------------------------
 
 Tensor packed_copy(const Tensor& w, DType packed) {

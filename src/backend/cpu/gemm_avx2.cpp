@@ -24,9 +24,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "backend/cpu/gemm_panel.h"
 #include "backend/cpu/math_avx2.h"
+#include "common/error.h"
 #include "quant/blocks.h"
 #include "quant/repack.h"
 
@@ -462,9 +465,39 @@ void build_packed_panel(GQ4_K, const Tensor& w, int64_t n, Panel& p) {
     }
 }
 
+// gemm_panel.h's description of each type's panels, which other paths' tiles read, must
+// say what the panels hold.
+template <class S>
+constexpr bool traits_match(DType t) {
+    const PanelTraits p = panel_traits(t);
+    constexpr PanelMin min = offset_shift<S>()       ? PanelMin::None
+                             : S::kMin == Min::Per16 ? PanelMin::Per16
+                             : S::kMin == Min::Per32 ? PanelMin::Per32
+                                                     : PanelMin::None;
+    return p.is_signed == S::kSigned && p.scale16 == S::kScale16 && p.super == super_sums<S>() &&
+           p.dx_shift == S::kDxShift && p.min == min && p.offset_shift == offset_shift<S>();
+}
+static_assert(traits_match<GQ4_0>(DType::Q4_0) && traits_match<GQ4_1>(DType::Q4_1) &&
+              traits_match<GQ5_0>(DType::Q5_0) && traits_match<GQ5_1>(DType::Q5_1) &&
+              traits_match<GQ8_0>(DType::Q8_0) && traits_match<GIQ4_NL>(DType::IQ4_NL) &&
+              traits_match<GIQ4_XS>(DType::IQ4_XS) && traits_match<GQ4_K>(DType::Q4_K) &&
+              traits_match<GQ5_K>(DType::Q5_K) && traits_match<GQ2_K>(DType::Q2_K) &&
+              traits_match<GQ3_K>(DType::Q3_K) && traits_match<GQ6_K>(DType::Q6_K));
+
+PanelView view_of(const Panel& p) {
+    PanelView v;
+    v.nb = p.nb;
+    v.qs = p.qs.data()->b;
+    v.sg = p.sg.data()->b;
+    v.ws = p.ws.data();
+    v.wm = p.wm.data();
+    v.sc = p.sc.data()->b;
+    return v;
+}
+
 // ---- the tile: 8 panel rows x C activation rows -----------------------------------------
 // Activation rows per register tile.
-constexpr int kTile = 4;
+constexpr int kTile = kActTile;
 
 // An empty asm that claims to change v: stops the compiler from re-associating a chain of
 // integer adds into a tree, which needs more registers than AVX2 has and spills. Used for
@@ -708,8 +741,10 @@ void panel_rows(const Panel* const* pn, const ActRows& a, int64_t c0, int64_t c1
 }
 
 // kPacked: w is the packed layout of S's type (quant/repack.h), and [n0, n1) whole groups.
+// ext: another path's tile (panel_matmul_with), or nullptr for the AVX2 one.
 template <class S, bool kPacked = false>
-void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+void panel_drive(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys,
+                 PanelRowsFn ext) {
     if constexpr (kPacked) check_packed_range(w, n0, n1);
     Scratch& s = scratch();
     for (Panel& p : s.panel) p.resize(a.k / 32);
@@ -729,7 +764,10 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
                 else
                     build_panel<S>(w, n + 8 * i, std::min(8, nr - 8 * i), s, s.panel[i]);
             }
-            if (nr > 8)
+            if (ext) {
+                const PanelView pv[2] = {view_of(s.panel[0]), view_of(s.panel[1])};
+                ext(pv, nr > 8 ? 2 : 1, a, c0, c1, y, ys, n, nr);
+            } else if (nr > 8)
                 panel_rows<S, 2>(pn, a, c0, c1, y, ys, n, nr);
             else
                 panel_rows<S, 1>(pn, a, c0, c1, y, ys, n, nr);
@@ -737,7 +775,44 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
     }
 }
 
+template <class S, bool kPacked = false>
+void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    panel_drive<S, kPacked>(w, n0, n1, a, y, ys, nullptr);
+}
+
 }  // namespace
+
+void panel_matmul_with(DType t, PanelRowsFn rows, const Tensor& w, int64_t n0, int64_t n1,
+                       const ActRows& a, float* y, size_t ys) {
+    switch (t) {
+        case DType::Q4_0:
+            return panel_drive<GQ4_0>(w, n0, n1, a, y, ys, rows);
+        case DType::Q4_1:
+            return panel_drive<GQ4_1>(w, n0, n1, a, y, ys, rows);
+        case DType::Q5_0:
+            return panel_drive<GQ5_0>(w, n0, n1, a, y, ys, rows);
+        case DType::Q5_1:
+            return panel_drive<GQ5_1>(w, n0, n1, a, y, ys, rows);
+        case DType::Q8_0:
+            return panel_drive<GQ8_0>(w, n0, n1, a, y, ys, rows);
+        case DType::IQ4_NL:
+            return panel_drive<GIQ4_NL>(w, n0, n1, a, y, ys, rows);
+        case DType::IQ4_XS:
+            return panel_drive<GIQ4_XS>(w, n0, n1, a, y, ys, rows);
+        case DType::Q2_K:
+            return panel_drive<GQ2_K>(w, n0, n1, a, y, ys, rows);
+        case DType::Q3_K:
+            return panel_drive<GQ3_K>(w, n0, n1, a, y, ys, rows);
+        case DType::Q4_K:
+            return panel_drive<GQ4_K>(w, n0, n1, a, y, ys, rows);
+        case DType::Q5_K:
+            return panel_drive<GQ5_K>(w, n0, n1, a, y, ys, rows);
+        case DType::Q6_K:
+            return panel_drive<GQ6_K>(w, n0, n1, a, y, ys, rows);
+        default:
+            throw Error("panel GEMM: no panels for " + std::string(dtype_name(t)));
+    }
+}
 
 // Tile t (activation rows 4t .. 4t + nc - 1, nc = min(4, m - 4t)) occupies bytes
 // [4t K, (4t + nc) K) of qt, with the rows' 4-byte groups j together: bytes

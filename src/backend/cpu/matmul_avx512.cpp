@@ -20,6 +20,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/gemm_avx2.h"
+#include "backend/cpu/gemm_avx512.h"
 #include "backend/cpu/kernels.h"
 #include "common/fp16.h"
 #include "quant/blocks.h"
@@ -538,24 +540,41 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
     for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
 }
 
+// Up to kVecMaxM activation rows (decode) the direct kernels above; more (a prompt) the VNNI
+// panels of gemm_avx512.cpp, which the one-row design of quant_matmul cannot match: that
+// design makes horizontal sums and unpacks each weight block again for every 8 activation
+// rows. The cut-over is the AVX2 path's, not measured on an AVX-512 machine.
+template <MatmulFn Vec, DType T>
+void vec_or_vnni(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    static const MatmulFn gemm = gemm_avx512(T);
+    if (a.m <= kVecMaxM)
+        Vec(w, n0, n1, a, y, ys);
+    else
+        gemm(w, n0, n1, a, y, ys);
+}
+
 KernelTable make_table() {
     KernelTable t;
+    // The panels read the AVX2 path's activation tiles; its conversion is the reference's,
+    // byte for byte, and faster.
+    t.act_row = kernels_avx2().act_row;
+    t.act_tiles = kernels_avx2().act_tiles;
     t.swiglu = swiglu_avx2;  // elementwise: 256-bit vectors are as fast here
     auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
     set(DType::F32, float_matmul<WF32>);
     set(DType::F16, float_matmul<WF16>);
     set(DType::BF16, float_matmul<WBF16>);
-    set(DType::Q4_0, quant_matmul<LegacyTile, LQ4_0>);
-    set(DType::Q4_1, quant_matmul<LegacyTile, LQ4_1>);
-    set(DType::Q5_0, quant_matmul<LegacyTile, LQ5_0>);
-    set(DType::Q5_1, quant_matmul<LegacyTile, LQ5_1>);
-    set(DType::Q8_0, quant_matmul<LegacyTile, LQ8_0>);
-    set(DType::IQ4_NL, quant_matmul<LegacyTile, LIQ4_NL>);
-    set(DType::Q2_K, quant_matmul<KTile, KQ2>);
-    set(DType::Q3_K, quant_matmul<KTile, KQ3>);
-    set(DType::Q4_K, quant_matmul<KTile, KQ4>);
-    set(DType::Q5_K, quant_matmul<KTile, KQ5>);
-    set(DType::Q6_K, quant_matmul<KTile, KQ6>);
+    set(DType::Q4_0, vec_or_vnni<quant_matmul<LegacyTile, LQ4_0>, DType::Q4_0>);
+    set(DType::Q4_1, vec_or_vnni<quant_matmul<LegacyTile, LQ4_1>, DType::Q4_1>);
+    set(DType::Q5_0, vec_or_vnni<quant_matmul<LegacyTile, LQ5_0>, DType::Q5_0>);
+    set(DType::Q5_1, vec_or_vnni<quant_matmul<LegacyTile, LQ5_1>, DType::Q5_1>);
+    set(DType::Q8_0, vec_or_vnni<quant_matmul<LegacyTile, LQ8_0>, DType::Q8_0>);
+    set(DType::IQ4_NL, vec_or_vnni<quant_matmul<LegacyTile, LIQ4_NL>, DType::IQ4_NL>);
+    set(DType::Q2_K, vec_or_vnni<quant_matmul<KTile, KQ2>, DType::Q2_K>);
+    set(DType::Q3_K, vec_or_vnni<quant_matmul<KTile, KQ3>, DType::Q3_K>);
+    set(DType::Q4_K, vec_or_vnni<quant_matmul<KTile, KQ4>, DType::Q4_K>);
+    set(DType::Q5_K, vec_or_vnni<quant_matmul<KTile, KQ5>, DType::Q5_K>);
+    set(DType::Q6_K, vec_or_vnni<quant_matmul<KTile, KQ6>, DType::Q6_K>);
     set(DType::IQ4_XS, quant_matmul<KTile, KIQ4_XS>);
     return t;
 }

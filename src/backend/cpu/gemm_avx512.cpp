@@ -1,0 +1,246 @@
+// AVX-512 VNNI prompt products: the AVX2 path's interleaved weight panels and activation
+// tiles (gemm_panel.h, gemm_avx2.cpp), multiplied with vpdpbusd.
+//
+// Two 8-row panels side by side fill one 512-bit register: for each 4-weight group, 16
+// rows x 4 bytes. A tile row's 4 activation bytes are broadcast to the 16 lanes, and one
+// vpdpbusd adds the 4 products of every row to its 32-bit lane: 64 products and the
+// accumulation in one instruction, where AVX2 needs vpmaddubsw + vpaddw for 32 and a
+// widening every few groups. Signed weights (Q8_0, IQ4_NL) are read as w + 128 (w xor
+// 0x80), and 128 times the activations' integer block sum is subtracted, as Q4_0 and Q5_0
+// subtract their offset.
+//
+// The integer sums are exact, and the float steps are the AVX2 tile's, in the same order,
+// so every output has the bits the AVX2 panels give (tests compare them).
+// GCC 12's AVX-512 headers build many intrinsics on _mm512_undefined_*(), which trips
+// -Wmaybe-uninitialized once inlined; the values are never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include "backend/cpu/gemm_avx512.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/gemm_panel.h"
+
+namespace lcx::cpu {
+
+namespace {
+
+// Bytes [off, off + 32) of panel 0 and of panel 1 as one register; with one panel (the last
+// 8 or fewer rows of a range) the upper half is zero.
+template <int P>
+inline __m512i join(const uint8_t* p0, const uint8_t* p1) {
+    const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(p0));
+    if constexpr (P == 1)
+        return _mm512_zextsi256_si512(lo);
+    else
+        return _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                                  _mm256_load_si256(reinterpret_cast<const __m256i*>(p1)), 1);
+}
+
+template <int P>
+inline __m512 join_ps(const float* p0, const float* p1) {
+    const __m256 lo = _mm256_loadu_ps(p0);
+    if constexpr (P == 1)
+        return _mm512_zextps256_ps512(lo);
+    else
+        return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+                                                   _mm256_castps_pd(_mm256_loadu_ps(p1)), 1));
+}
+
+inline __m512i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// The int16 scales of a panel pair's half block (gemm_panel.h: each twice per 32-bit
+// lane) as int32.
+template <int P>
+inline __m512i scales32(const PanelView* pv, int64_t half) {
+    return _mm512_srai_epi32(join<P>(pv[0].sc + half * 32, pv[P - 1].sc + half * 32), 16);
+}
+
+// P panels (8P weight rows) x NT activation tiles of C rows each (tile u at xt + u C K):
+// the AVX2 tile's sums and float steps. A chain of vpdpbusd waits ~4-5 cycles per step,
+// and two can issue per cycle: 8 rows x two chains (even and odd groups) keep 16 in
+// flight. The K-quants' super-block sums need 8 more registers and take one chain per row.
+template <DType kT, int P, int C, int NT>
+void vnni_tile(const PanelView* pv, const ActRows& a, const int8_t* xt, int64_t c0, float* y,
+               size_t ys, int64_t n, int nr) {
+    constexpr PanelTraits T = panel_traits(kT);
+    static_assert(!(T.is_signed && T.super), "signed super-blocks have no integer block sums");
+    constexpr int R = C * NT;               // activation rows
+    constexpr int kStep = T.super ? 8 : 1;  // blocks per float step
+    constexpr int kMins = T.min == PanelMin::Per16 ? 2 : T.min == PanelMin::Per32 ? 1 : 0;
+    constexpr int kChains = T.super ? 1 : 2;
+    // 2^shift times the activations' integer block sum comes off the block's sum.
+    constexpr int kShift = T.is_signed ? 7 : T.offset_shift;
+    // Group g of block b of row r (see act_tiles_avx2).
+    const int64_t k = a.k;
+    auto xg = [xt, k](int64_t b, int g, int r) {
+        return xt + (r / C) * C * k + ((b * 8 + g) * C + r % C) * 4;
+    };
+    const PanelView& p0 = pv[0];
+    const PanelView& p1 = pv[P - 1];
+    const int64_t nb = p0.nb;
+    const float* dx[R];
+    const float* sx[R];
+    const int32_t* xs[R];
+    for (int r = 0; r < R; ++r) {
+        dx[r] = a.d_row(c0 + r);
+        sx[r] = T.min == PanelMin::Per16 ? a.s16_row(c0 + r) : a.s32_row(c0 + r);
+        xs[r] = kShift ? a.xs_row(c0 + r) : nullptr;
+    }
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    __m512 acc[R];
+    __m512i sum[T.super ? R : 1];  // the super-block's sum so far
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i s[R];
+        if constexpr (T.scale16) {
+            // Two halves of 4 groups, each times its int16 scale.
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                __m512i t[R];
+                for (int r = 0; r < R; ++r) t[r] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int g = 4 * h; g < 4 * h + 4; ++g) {
+                    const __m512i w = join<P>(p0.qs + (8 * b + g) * 32, p1.qs + (8 * b + g) * 32);
+                    for (int r = 0; r < R; ++r)
+                        t[r] = _mm512_dpbusd_epi32(t[r], w, bcast4(xg(b, g, r)));
+                }
+                const __m512i sc = scales32<P>(pv, 2 * b + h);
+                for (int r = 0; r < R; ++r) {
+                    const __m512i v = _mm512_mullo_epi32(t[r], sc);
+                    s[r] = h ? _mm512_add_epi32(s[r], v) : v;
+                }
+            }
+        } else {
+            __m512i ch[kChains][R];
+            for (int i = 0; i < kChains; ++i)
+                for (int r = 0; r < R; ++r) ch[i][r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; ++g) {
+                const __m512i w =
+                    T.is_signed
+                        ? _mm512_xor_si512(
+                              join<P>(p0.sg + (8 * b + g) * 32, p1.sg + (8 * b + g) * 32), flip)
+                        : join<P>(p0.qs + (8 * b + g) * 32, p1.qs + (8 * b + g) * 32);
+                for (int r = 0; r < R; ++r)
+                    ch[g % kChains][r] =
+                        _mm512_dpbusd_epi32(ch[g % kChains][r], w, bcast4(xg(b, g, r)));
+            }
+            for (int r = 0; r < R; ++r)
+                s[r] = kChains == 2 ? _mm512_add_epi32(ch[0][r], ch[kChains - 1][r]) : ch[0][r];
+            if constexpr (kShift > 0)
+                for (int r = 0; r < R; ++r)
+                    s[r] = _mm512_sub_epi32(s[r],
+                                            _mm512_slli_epi32(_mm512_set1_epi32(xs[r][b]), kShift));
+            if constexpr (T.super) {
+                const __m512i sc = scales32<P>(pv, 2 * b);
+                for (int r = 0; r < R; ++r) s[r] = _mm512_mullo_epi32(s[r], sc);
+            }
+        }
+        if constexpr (T.super) {
+            for (int r = 0; r < R; ++r) {
+                sum[r] = b % kStep ? _mm512_add_epi32(sum[r], s[r]) : s[r];
+                s[r] = sum[r];
+            }
+            if (b % kStep != kStep - 1) continue;
+        }
+        // The float step, then the mins of the blocks it covers.
+        const __m512 ws = join_ps<P>(p0.ws + 8 * b, p1.ws + 8 * b);
+        for (int r = 0; r < R; ++r)
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]),
+                                _mm512_mul_ps(ws, _mm512_set1_ps(dx[r][b >> T.dx_shift])), acc[r]);
+        for (int64_t j = (b + 1 - kStep) * kMins; j < (b + 1) * kMins; ++j) {
+            const __m512 wm = join_ps<P>(p0.wm + 8 * j, p1.wm + 8 * j);
+            for (int r = 0; r < R; ++r)
+                acc[r] = _mm512_fmadd_ps(wm, _mm512_set1_ps(sx[r][j]), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        alignas(64) float t[16];
+        _mm512_store_ps(t, acc[r]);
+        std::memcpy(y + size_t(c0 + r) * ys + size_t(n), t, size_t(nr) * sizeof(float));
+    }
+}
+
+// Activation rows [c0, c1) (c0 on a tile): two whole tiles at a time, then one, then the
+// last tile of 1-3 rows.
+template <DType kT, int P>
+void vnni_rows_of(const PanelView* pv, const ActRows& a, int64_t c0, int64_t c1, float* y,
+                  size_t ys, int64_t n, int nr) {
+    static_assert(kActTile == 4);
+    const int8_t* xq = a.qt.data();
+    int64_t c = c0;
+    for (; c + 2 * kActTile <= c1; c += 2 * kActTile)
+        vnni_tile<kT, P, kActTile, 2>(pv, a, xq + c * a.k, c, y, ys, n, nr);
+    if (c + kActTile <= c1) {
+        vnni_tile<kT, P, kActTile, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
+        c += kActTile;
+    }
+    switch (c1 - c) {
+        case 1:
+            return vnni_tile<kT, P, 1, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
+        case 2:
+            return vnni_tile<kT, P, 2, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
+        case 3:
+            return vnni_tile<kT, P, 3, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
+        default:
+            return;
+    }
+}
+
+template <DType kT>
+void vnni_rows(const PanelView* pv, int np, const ActRows& a, int64_t c0, int64_t c1, float* y,
+               size_t ys, int64_t n, int nr) {
+    if (np == 2)
+        vnni_rows_of<kT, 2>(pv, a, c0, c1, y, ys, n, nr);
+    else
+        vnni_rows_of<kT, 1>(pv, a, c0, c1, y, ys, n, nr);
+}
+
+template <DType kT>
+void vnni_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    panel_matmul_with(kT, vnni_rows<kT>, w, n0, n1, a, y, ys);
+}
+
+}  // namespace
+
+MatmulFn gemm_avx512(DType t) {
+    switch (t) {
+        case DType::Q4_0:
+            return vnni_matmul<DType::Q4_0>;
+        case DType::Q4_1:
+            return vnni_matmul<DType::Q4_1>;
+        case DType::Q5_0:
+            return vnni_matmul<DType::Q5_0>;
+        case DType::Q5_1:
+            return vnni_matmul<DType::Q5_1>;
+        case DType::Q8_0:
+            return vnni_matmul<DType::Q8_0>;
+        case DType::IQ4_NL:
+            return vnni_matmul<DType::IQ4_NL>;
+        case DType::Q2_K:
+            return vnni_matmul<DType::Q2_K>;
+        case DType::Q3_K:
+            return vnni_matmul<DType::Q3_K>;
+        case DType::Q4_K:
+            return vnni_matmul<DType::Q4_K>;
+        case DType::Q5_K:
+            return vnni_matmul<DType::Q5_K>;
+        case DType::Q6_K:
+            return vnni_matmul<DType::Q6_K>;
+        default:
+            return nullptr;
+    }
+}
+
+}  // namespace lcx::cpu
