@@ -382,20 +382,24 @@ TEST(Matmul, RowBitsDoNotDependOnTheirPlaceInTheTile) {
     }
 }
 
-// The AVX-512 path multiplies the AVX2 path's panels with VNNI: exact integer sums and the
-// same float steps, so a prompt's outputs must have the AVX2 panels' bits. 40 weight rows
-// are two pairs of panels and a lone one; 13 end on a part-filled panel; 37 activation
-// rows end on a tile of 1. (Runs where both paths do: a machine with AVX-512, or a build
-// with LCX_EMULATE_AVX512.)
+// The AVX-512 path multiplies the AVX2 path's panels: the quantized ones with VNNI (exact
+// integer sums, then the same float steps), the f32 ones with one FMA chain per output as
+// AVX2 does. A prompt's outputs must then have the AVX2 panels' bits. 40 weight rows are
+// two pairs of panels and a lone one; 13 end on a part-filled panel; 37 activation rows end
+// on a tile of 1, and the float panels start above 63 rows (70 = 4 x 16 + 6 on AVX-512,
+// 11 x 6 + 4 on AVX2). (Runs where both paths do: a machine with AVX-512, or a build with
+// LCX_EMULATE_AVX512.)
 TEST(Matmul, Avx512PanelsGiveTheAvx2PanelsBits) {
     if (!cpu_path_supported(CpuPath::Avx512) || !cpu_path_supported(CpuPath::Avx2))
         GTEST_SKIP() << "needs both the avx2 and the avx512 path";
     auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
     auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
     for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
-                    DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+                    DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F32,
+                    DType::F16, DType::BF16})
         for (int64_t n : {40, 13}) {
-            const int64_t k = is_k(t) ? 512 : 288, m = 37;
+            const bool is_float = t == DType::F32 || t == DType::F16 || t == DType::BF16;
+            const int64_t k = is_k(t) ? 512 : is_float ? 259 : 288, m = is_float ? 70 : 37;
             Tensor w = make_weight(t, k, n, 51);
             Tensor x = make_input(k, m, 52);
             Tensor y0 = Tensor::zeros(DType::F32, {n, m});

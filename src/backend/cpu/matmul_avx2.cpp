@@ -9,12 +9,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
 #include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/math_avx2.h"
+#include "common/error.h"
 #include "common/fp16.h"
 #include "quant/blocks.h"
 #include "quant/repack.h"
@@ -699,14 +701,7 @@ void float_panel_tail(int rem, const float* P, int64_t k, const ActRows& a, int6
     }
 }
 
-// Batches of up to kFloatDotMaxM activation rows keep the dot-product tiles: decode
-// streams the weights through them once, and a row gets the same bits in any batch of
-// that size, so server slots stepping together give exactly what each request gives
-// alone as long as a step (prompt chunks included) stays under 64 rows. The panels sum
-// each output in another order (one FMA chain over k instead of 8 partial sums), so they
-// take only the large batches of prompt processing, where they are 20-45% faster.
-constexpr int64_t kFloatDotMaxM = 63;
-
+// kFloatDotMaxM (gemm_avx2.h) decides between the dot-product tiles and the panels.
 template <class W>
 void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     if (a.m <= kFloatDotMaxM) {
@@ -726,6 +721,23 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         if (c < a.m) float_panel_tail<C - 1>(int(a.m - c), panel.data(), a.k, a, c, y, ys, n, nr);
     }
 }
+
+}  // namespace
+
+void build_float_panel_avx2(const Tensor& w, int64_t n, int nr, int64_t k, float* P) {
+    switch (w.type()) {
+        case DType::F32:
+            return build_float_panel<WF32>(w, n, nr, k, P);
+        case DType::F16:
+            return build_float_panel<WF16>(w, n, nr, k, P);
+        case DType::BF16:
+            return build_float_panel<WBF16>(w, n, nr, k, P);
+        default:
+            throw Error("float panel: not a float weight: " + std::string(dtype_name(w.type())));
+    }
+}
+
+namespace {
 
 // ---- activation conversion -------------------------------------------------------------
 // Q8_0/Q8_1 and F16 rows with the reference's exact arithmetic: the same amax, d = amax/127,

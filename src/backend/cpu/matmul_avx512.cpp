@@ -533,11 +533,82 @@ void float_cols(const Tensor& w, int64_t n, const ActRows& a, float* y, size_t y
     }
 }
 
+// Many activation rows (more than kFloatDotMaxM): the AVX2 path's f32 panels of 16 weight
+// rows, one 512-bit register per k, against 16 activation rows at a time (16 accumulators,
+// a lane per weight row, no horizontal sums; per k one panel load, 16 broadcasts and 16
+// FMAs). Each output is one FMA chain over k, as in the AVX2 panel tile, so it has that
+// tile's bits.
+constexpr int kFloatPanelCols = 16;
+
+template <int C>
+void float_panel_tile(const float* P, int64_t k, const ActRows& a, int64_t c0, float* y, size_t ys,
+                      int64_t n, int nr) {
+    const float* x[C];
+    __m512 acc[C];
+    for (int c = 0; c < C; ++c) {
+        x[c] = a.f_row(c0 + c);
+        acc[c] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < k; ++j) {
+        const __m512 p = _mm512_loadu_ps(P + j * 16);
+        for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(p, _mm512_set1_ps(x[c][j]), acc[c]);
+    }
+    for (int c = 0; c < C; ++c) {
+        alignas(64) float t[16];
+        _mm512_store_ps(t, acc[c]);
+        std::memcpy(y + size_t(c0 + c) * ys + size_t(n), t, size_t(nr) * sizeof(float));
+    }
+}
+
+template <int C>
+void float_panel_tail(int rem, const float* P, int64_t k, const ActRows& a, int64_t c0, float* y,
+                      size_t ys, int64_t n, int nr) {
+    if constexpr (C > 0) {
+        if (rem == C)
+            float_panel_tile<C>(P, k, a, c0, y, ys, n, nr);
+        else
+            float_panel_tail<C - 1>(rem, P, k, a, c0, y, ys, n, nr);
+    }
+}
+
+// A thread's panel buffer. A type of this file's own rather than std::vector: a library
+// template instantiated here would be compiled for AVX-512, and the linker may keep this
+// copy for the other files too.
+struct PanelBuffer {
+    float* p = nullptr;
+    size_t n = 0;
+    PanelBuffer() = default;
+    PanelBuffer(const PanelBuffer&) = delete;
+    PanelBuffer& operator=(const PanelBuffer&) = delete;
+    ~PanelBuffer() { delete[] p; }
+    float* get(size_t want) {
+        if (want > n) {
+            delete[] p;
+            p = new float[want];
+            n = want;
+        }
+        return p;
+    }
+};
+
 template <class W>
 void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    int64_t n = n0;
-    for (; n + 4 <= n1; n += 4) float_cols<W, 4>(w, n, a, y, ys);
-    for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
+    if (a.m <= kFloatDotMaxM) {
+        int64_t n = n0;
+        for (; n + 4 <= n1; n += 4) float_cols<W, 4>(w, n, a, y, ys);
+        for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
+        return;
+    }
+    thread_local PanelBuffer buffer;
+    float* panel = buffer.get(size_t(a.k) * 16);
+    constexpr int C = kFloatPanelCols;
+    for (int64_t n = n0; n < n1; n += 16) {
+        const int nr = int(std::min<int64_t>(16, n1 - n));
+        build_float_panel_avx2(w, n, nr, a.k, panel);
+        int64_t c = 0;
+        for (; c + C <= a.m; c += C) float_panel_tile<C>(panel, a.k, a, c, y, ys, n, nr);
+        if (c < a.m) float_panel_tail<C - 1>(int(a.m - c), panel, a.k, a, c, y, ys, n, nr);
+    }
 }
 
 // Up to kVecMaxM activation rows (decode) the direct kernels above; more (a prompt) the VNNI
