@@ -29,6 +29,7 @@
 
 #include "backend/cpu/gemm_panel.h"
 #include "backend/cpu/math_avx2.h"
+#include "backend/cpu/tile_rows.h"
 #include "common/error.h"
 #include "quant/blocks.h"
 #include "quant/repack.h"
@@ -717,18 +718,6 @@ void panel_tile(const Panel* const* pn, const ActRows& a, const int8_t* xt, int6
                             std::min(8, nr - 8 * i));
 }
 
-// The last rem (< kTile) activation rows.
-template <class S, int P, int C>
-void tail_tile(int rem, const Panel* const* pn, const ActRows& a, const int8_t* xt, int64_t c0,
-               float* y, size_t ys, int64_t n, int nr) {
-    if constexpr (C > 0) {
-        if (rem == C)
-            panel_tile<S, P, C>(pn, a, xt, c0, y, ys, n, nr);
-        else
-            tail_tile<S, P, C - 1>(rem, pn, a, xt, c0, y, ys, n, nr);
-    }
-}
-
 // All activation rows [c0, c1) against the P panels of rows [n, n + nr).
 template <class S, int P>
 void panel_rows(const Panel* const* pn, const ActRows& a, int64_t c0, int64_t c1, float* y,
@@ -737,7 +726,10 @@ void panel_rows(const Panel* const* pn, const ActRows& a, int64_t c0, int64_t c1
     int64_t c = c0;
     for (; c + kTile <= c1; c += kTile)
         panel_tile<S, P, kTile>(pn, a, xq + c * a.k, c, y, ys, n, nr);
-    if (c < c1) tail_tile<S, P, kTile - 1>(int(c1 - c), pn, a, xq + c * a.k, c, y, ys, n, nr);
+    // The last 1 to kTile - 1 rows.
+    with_rows<kTile - 1>(int(c1 - c), [&](auto rows) {
+        panel_tile<S, P, rows()>(pn, a, xq + c * a.k, c, y, ys, n, nr);
+    });
 }
 
 // kPacked: w is the packed layout of S's type (quant/repack.h), and [n0, n1) whole groups.

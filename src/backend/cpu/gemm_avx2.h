@@ -28,6 +28,18 @@ void build_float_panel_avx2(const Tensor& w, int64_t n, int nr, int64_t k, float
 // The panel kernel for a weight type, or nullptr when there is none.
 MatmulFn gemm_avx2(DType t);
 
+// A path's entry for weight type T: its direct kernel Vec up to kVecMaxM activation rows,
+// its panel kernel Gemm(T) beyond. (Vec is local to the path's file, so each instantiation
+// is too, compiled with that file's instruction set.)
+template <MatmulFn Vec, MatmulFn (*Gemm)(DType), DType T>
+void vec_or_panels(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    static const MatmulFn gemm = Gemm(T);
+    if (a.m <= kVecMaxM)
+        Vec(w, n0, n1, a, y, ys);
+    else
+        gemm(w, n0, n1, a, y, ys);
+}
+
 // Rearranges activation rows [m0, m1) into the tiles the panels read (ActRows::qt, xs); a
 // no-op up to kVecMaxM rows, which never reach the panels.
 void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1);

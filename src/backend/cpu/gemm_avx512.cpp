@@ -11,12 +11,6 @@
 //
 // The integer sums are exact, and the float steps are the AVX2 tile's, in the same order,
 // so every output has the bits the AVX2 panels give (tests compare them).
-// GCC 12's AVX-512 headers build many intrinsics on _mm512_undefined_*(), which trips
-// -Wmaybe-uninitialized once inlined; the values are never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 #include "backend/cpu/gemm_avx512.h"
 
 #include <immintrin.h>
@@ -25,6 +19,7 @@
 #include <cstring>
 
 #include "backend/cpu/gemm_panel.h"
+#include "backend/cpu/tile_rows.h"
 
 namespace lcx::cpu {
 
@@ -100,6 +95,7 @@ void vnni_tile(const PanelView* pv, const ActRows& a, const int8_t* xt, int64_t 
     __m512 acc[R];
     __m512i sum[T.super ? R : 1];  // the super-block's sum so far
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (__m512i& v : sum) v = _mm512_setzero_si512();
     for (int64_t b = 0; b < nb; ++b) {
         __m512i s[R];
         if constexpr (T.scale16) {
@@ -186,16 +182,9 @@ void vnni_rows_of(const PanelView* pv, const ActRows& a, int64_t c0, int64_t c1,
         vnni_tile<kT, P, kActTile, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
         c += kActTile;
     }
-    switch (c1 - c) {
-        case 1:
-            return vnni_tile<kT, P, 1, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
-        case 2:
-            return vnni_tile<kT, P, 2, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
-        case 3:
-            return vnni_tile<kT, P, 3, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
-        default:
-            return;
-    }
+    with_rows<kActTile - 1>(int(c1 - c), [&](auto rows) {
+        vnni_tile<kT, P, rows(), 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
+    });
 }
 
 template <DType kT>

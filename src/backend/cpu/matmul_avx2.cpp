@@ -16,6 +16,7 @@
 #include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/math_avx2.h"
+#include "backend/cpu/tile_rows.h"
 #include "common/error.h"
 #include "common/fp16.h"
 #include "quant/blocks.h"
@@ -563,13 +564,7 @@ void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float
 
 // kVecMaxM (gemm_avx2.h) decides between the direct kernels and the panels.
 template <MatmulFn Vec, DType T>
-void vec_or_gemm(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    static const MatmulFn gemm = gemm_avx2(T);
-    if (a.m <= kVecMaxM)
-        Vec(w, n0, n1, a, y, ys);
-    else
-        gemm(w, n0, n1, a, y, ys);
-}
+constexpr MatmulFn vec_or_gemm = vec_or_panels<Vec, gemm_avx2, T>;
 
 // ---- float formats -------------------------------------------------------------------------
 struct WF32 {
@@ -690,17 +685,6 @@ void float_panel_tile(const float* P, int64_t k, const ActRows& a, int64_t c0, f
     }
 }
 
-template <int C>
-void float_panel_tail(int rem, const float* P, int64_t k, const ActRows& a, int64_t c0, float* y,
-                      size_t ys, int64_t n, int nr) {
-    if constexpr (C > 0) {
-        if (rem == C)
-            float_panel_tile<C>(P, k, a, c0, y, ys, n, nr);
-        else
-            float_panel_tail<C - 1>(rem, P, k, a, c0, y, ys, n, nr);
-    }
-}
-
 // kFloatDotMaxM (gemm_avx2.h) decides between the dot-product tiles and the panels.
 template <class W>
 void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
@@ -718,7 +702,9 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         build_float_panel<W>(w, n, nr, a.k, panel.data());
         int64_t c = 0;
         for (; c + C <= a.m; c += C) float_panel_tile<C>(panel.data(), a.k, a, c, y, ys, n, nr);
-        if (c < a.m) float_panel_tail<C - 1>(int(a.m - c), panel.data(), a.k, a, c, y, ys, n, nr);
+        with_rows<C - 1>(int(a.m - c), [&](auto rows) {
+            float_panel_tile<rows()>(panel.data(), a.k, a, c, y, ys, n, nr);
+        });
     }
 }
 

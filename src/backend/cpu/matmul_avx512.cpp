@@ -9,12 +9,6 @@
 // activation), so signed weights (Q8_0, IQ4) are made unsigned by adding 128 and the
 // offsets of Q4_0 (-8), Q6_K (-32), Q3_K (-4) become "mins". This is the unsigned-offset
 // trick: one VNNI instruction per 64 byte products.
-// GCC 12's AVX-512 headers build many intrinsics on _mm512_undefined_*(), which trips
-// -Wmaybe-uninitialized once inlined; the values are never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -23,6 +17,7 @@
 #include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/gemm_avx512.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/tile_rows.h"
 #include "common/fp16.h"
 #include "quant/blocks.h"
 
@@ -560,17 +555,6 @@ void float_panel_tile(const float* P, int64_t k, const ActRows& a, int64_t c0, f
     }
 }
 
-template <int C>
-void float_panel_tail(int rem, const float* P, int64_t k, const ActRows& a, int64_t c0, float* y,
-                      size_t ys, int64_t n, int nr) {
-    if constexpr (C > 0) {
-        if (rem == C)
-            float_panel_tile<C>(P, k, a, c0, y, ys, n, nr);
-        else
-            float_panel_tail<C - 1>(rem, P, k, a, c0, y, ys, n, nr);
-    }
-}
-
 // A thread's panel buffer. A type of this file's own rather than std::vector: a library
 // template instantiated here would be compiled for AVX-512, and the linker may keep this
 // copy for the other files too.
@@ -607,7 +591,9 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         build_float_panel_avx2(w, n, nr, a.k, panel);
         int64_t c = 0;
         for (; c + C <= a.m; c += C) float_panel_tile<C>(panel, a.k, a, c, y, ys, n, nr);
-        if (c < a.m) float_panel_tail<C - 1>(int(a.m - c), panel, a.k, a, c, y, ys, n, nr);
+        with_rows<C - 1>(int(a.m - c), [&](auto rows) {
+            float_panel_tile<rows()>(panel, a.k, a, c, y, ys, n, nr);
+        });
     }
 }
 
@@ -616,13 +602,7 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
 // design makes horizontal sums and unpacks each weight block again for every 8 activation
 // rows. The cut-over is the AVX2 path's, not measured on an AVX-512 machine.
 template <MatmulFn Vec, DType T>
-void vec_or_vnni(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    static const MatmulFn gemm = gemm_avx512(T);
-    if (a.m <= kVecMaxM)
-        Vec(w, n0, n1, a, y, ys);
-    else
-        gemm(w, n0, n1, a, y, ys);
-}
+constexpr MatmulFn vec_or_vnni = vec_or_panels<Vec, gemm_avx512, T>;
 
 KernelTable make_table() {
     KernelTable t;
