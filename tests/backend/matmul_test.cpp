@@ -395,8 +395,8 @@ TEST(Matmul, Avx512PanelsGiveTheAvx2PanelsBits) {
     auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
     auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
     for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
-                    DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F32,
-                    DType::F16, DType::BF16})
+                    DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS,
+                    DType::F32, DType::F16, DType::BF16})
         for (int64_t n : {40, 13}) {
             const bool is_float = t == DType::F32 || t == DType::F16 || t == DType::BF16;
             const int64_t k = is_k(t) ? 512 : is_float ? 259 : 288, m = is_float ? 70 : 37;

@@ -7,7 +7,9 @@
 // accumulation in one instruction, where AVX2 needs vpmaddubsw + vpaddw for 32 and a
 // widening every few groups. Signed weights (Q8_0, IQ4_NL) are read as w + 128 (w xor
 // 0x80), and 128 times the activations' integer block sum is subtracted, as Q4_0 and Q5_0
-// subtract their offset.
+// subtract their offset. IQ4_XS, whose 8-bit activations (Q8_K) come without integer
+// sums per 32, multiplies |w| by the activations negated where w < 0 (Q8_K quants are at
+// least -127, so every negation is representable).
 //
 // The integer sums are exact, and the float steps are the AVX2 tile's, in the same order,
 // so every output has the bits the AVX2 panels give (tests compare them).
@@ -68,13 +70,15 @@ template <DType kT, int P, int C, int NT>
 void vnni_tile(const PanelView* pv, const ActRows& a, const int8_t* xt, int64_t c0, float* y,
                size_t ys, int64_t n, int nr) {
     constexpr PanelTraits T = panel_traits(kT);
-    static_assert(!(T.is_signed && T.super), "signed super-blocks have no integer block sums");
+    // Signed weights: w + 128 against the integer block sums (Q8_0 activations), or |w|
+    // against sign-adjusted activations (Q8_K, which has no such sums).
+    constexpr bool kNegate = T.is_signed && T.super;
     constexpr int R = C * NT;               // activation rows
     constexpr int kStep = T.super ? 8 : 1;  // blocks per float step
     constexpr int kMins = T.min == PanelMin::Per16 ? 2 : T.min == PanelMin::Per32 ? 1 : 0;
     constexpr int kChains = T.super ? 1 : 2;
     // 2^shift times the activations' integer block sum comes off the block's sum.
-    constexpr int kShift = T.is_signed ? 7 : T.offset_shift;
+    constexpr int kShift = T.is_signed && !kNegate ? 7 : T.offset_shift;
     // Group g of block b of row r (see act_tiles_avx2).
     const int64_t k = a.k;
     auto xg = [xt, k](int64_t b, int g, int r) {
@@ -122,14 +126,24 @@ void vnni_tile(const PanelView* pv, const ActRows& a, const int8_t* xt, int64_t 
                 for (int r = 0; r < R; ++r) ch[i][r] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
-                const __m512i w =
-                    T.is_signed
-                        ? _mm512_xor_si512(
-                              join<P>(p0.sg + (8 * b + g) * 32, p1.sg + (8 * b + g) * 32), flip)
-                        : join<P>(p0.qs + (8 * b + g) * 32, p1.qs + (8 * b + g) * 32);
-                for (int r = 0; r < R; ++r)
-                    ch[g % kChains][r] =
-                        _mm512_dpbusd_epi32(ch[g % kChains][r], w, bcast4(xg(b, g, r)));
+                const int64_t off = (8 * b + g) * 32;
+                if constexpr (kNegate) {
+                    const __m512i w = join<P>(p0.qs + off, p1.qs + off);  // |w|
+                    const __mmask64 neg = _mm512_movepi8_mask(join<P>(p0.sg + off, p1.sg + off));
+                    for (int r = 0; r < R; ++r) {
+                        const __m512i x = bcast4(xg(b, g, r));
+                        ch[g % kChains][r] = _mm512_dpbusd_epi32(
+                            ch[g % kChains][r], w,
+                            _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x));
+                    }
+                } else {
+                    const __m512i w =
+                        T.is_signed ? _mm512_xor_si512(join<P>(p0.sg + off, p1.sg + off), flip)
+                                    : join<P>(p0.qs + off, p1.qs + off);
+                    for (int r = 0; r < R; ++r)
+                        ch[g % kChains][r] =
+                            _mm512_dpbusd_epi32(ch[g % kChains][r], w, bcast4(xg(b, g, r)));
+                }
             }
             for (int r = 0; r < R; ++r)
                 s[r] = kChains == 2 ? _mm512_add_epi32(ch[0][r], ch[kChains - 1][r]) : ch[0][r];
@@ -227,6 +241,8 @@ MatmulFn gemm_avx512(DType t) {
             return vnni_matmul<DType::Q5_K>;
         case DType::Q6_K:
             return vnni_matmul<DType::Q6_K>;
+        case DType::IQ4_XS:
+            return vnni_matmul<DType::IQ4_XS>;
         default:
             return nullptr;
     }

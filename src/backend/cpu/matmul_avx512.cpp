@@ -626,7 +626,7 @@ KernelTable make_table() {
     set(DType::Q4_K, vec_or_vnni<quant_matmul<KTile, KQ4>, DType::Q4_K>);
     set(DType::Q5_K, vec_or_vnni<quant_matmul<KTile, KQ5>, DType::Q5_K>);
     set(DType::Q6_K, vec_or_vnni<quant_matmul<KTile, KQ6>, DType::Q6_K>);
-    set(DType::IQ4_XS, quant_matmul<KTile, KIQ4_XS>);
+    set(DType::IQ4_XS, vec_or_vnni<quant_matmul<KTile, KIQ4_XS>, DType::IQ4_XS>);
     return t;
 }
 
