@@ -27,8 +27,8 @@ namespace lcx::cpu {
 
 namespace {
 
-// Bytes [off, off + 32) of panel 0 and of panel 1 as one register; with one panel (the last
-// 8 or fewer rows of a range) the upper half is zero.
+// The 32 bytes at p0 (panel 0) and at p1 (the same place in panel 1) as one register; with
+// one panel (the last 8 or fewer rows of a range) the upper half is zero.
 template <int P>
 inline __m512i join(const uint8_t* p0, const uint8_t* p1) {
     const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(p0));
