@@ -387,19 +387,23 @@ TEST(Matmul, RowBitsDoNotDependOnTheirPlaceInTheTile) {
 // AVX2 does. A prompt's outputs must then have the AVX2 panels' bits. 40 weight rows are
 // two pairs of panels and a lone one; 13 end on a part-filled panel; 37 activation rows end
 // on a tile of 1, and the float panels start above 63 rows (70 = 4 x 16 + 6 on AVX-512,
-// 11 x 6 + 4 on AVX2). (Runs where both paths do: a machine with AVX-512, or a build with
-// LCX_EMULATE_AVX512.)
+// 11 x 6 + 4 on AVX2); 517 activation rows cross the panels' pass of 512 rows. (Runs where
+// both paths do: a machine with AVX-512, or a build with LCX_EMULATE_AVX512.)
 TEST(Matmul, Avx512PanelsGiveTheAvx2PanelsBits) {
     if (!cpu_path_supported(CpuPath::Avx512) || !cpu_path_supported(CpuPath::Avx2))
         GTEST_SKIP() << "needs both the avx2 and the avx512 path";
     auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
     auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
+    struct Shape {
+        int64_t n, m;
+    };
     for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS,
                     DType::F32, DType::F16, DType::BF16})
-        for (int64_t n : {40, 13}) {
+        for (Shape sh : {Shape{40, 37}, Shape{13, 37}, Shape{13, 517}}) {
             const bool is_float = t == DType::F32 || t == DType::F16 || t == DType::BF16;
-            const int64_t k = is_k(t) ? 512 : is_float ? 259 : 288, m = is_float ? 70 : 37;
+            const int64_t n = sh.n, m = is_float && sh.m < 64 ? 70 : sh.m;
+            const int64_t k = is_k(t) ? 512 : is_float ? 259 : 288;
             Tensor w = make_weight(t, k, n, 51);
             Tensor x = make_input(k, m, 52);
             Tensor y0 = Tensor::zeros(DType::F32, {n, m});
@@ -408,7 +412,7 @@ TEST(Matmul, Avx512PanelsGiveTheAvx2PanelsBits) {
             avx512->matmul(w, x, y1);
             for (int64_t i = 0; i < n * m; ++i)
                 ASSERT_EQ(y0.data_as<float>()[i], y1.data_as<float>()[i])
-                    << dtype_name(t) << " n=" << n << " output " << i;
+                    << dtype_name(t) << " n=" << n << " m=" << m << " output " << i;
         }
 }
 
