@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/gemm_panel.h"
@@ -772,38 +773,54 @@ void panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
     panel_drive<S, kPacked>(w, n0, n1, a, y, ys, nullptr);
 }
 
+// Calls f(S{}, std::bool_constant<kPacked>()) with the panel format S of weight type t and
+// whether t is S's packed layout; false when t has no panels.
+template <class F>
+bool visit_panel_format(DType t, F&& f) {
+    switch (t) {
+        case DType::Q4_0:
+            return f(GQ4_0{}, std::false_type()), true;
+        case DType::Q4_0_R8:
+            return f(GQ4_0{}, std::true_type()), true;
+        case DType::Q4_1:
+            return f(GQ4_1{}, std::false_type()), true;
+        case DType::Q5_0:
+            return f(GQ5_0{}, std::false_type()), true;
+        case DType::Q5_1:
+            return f(GQ5_1{}, std::false_type()), true;
+        case DType::Q8_0:
+            return f(GQ8_0{}, std::false_type()), true;
+        case DType::Q8_0_R8:
+            return f(GQ8_0{}, std::true_type()), true;
+        case DType::IQ4_NL:
+            return f(GIQ4_NL{}, std::false_type()), true;
+        case DType::Q2_K:
+            return f(GQ2_K{}, std::false_type()), true;
+        case DType::Q3_K:
+            return f(GQ3_K{}, std::false_type()), true;
+        case DType::Q4_K:
+            return f(GQ4_K{}, std::false_type()), true;
+        case DType::Q4_K_R8:
+            return f(GQ4_K{}, std::true_type()), true;
+        case DType::Q5_K:
+            return f(GQ5_K{}, std::false_type()), true;
+        case DType::Q6_K:
+            return f(GQ6_K{}, std::false_type()), true;
+        case DType::IQ4_XS:
+            return f(GIQ4_XS{}, std::false_type()), true;
+        default:
+            return false;
+    }
+}
+
 }  // namespace
 
 void panel_matmul_with(DType t, PanelRowsFn rows, const Tensor& w, int64_t n0, int64_t n1,
                        const ActRows& a, float* y, size_t ys) {
-    switch (t) {
-        case DType::Q4_0:
-            return panel_drive<GQ4_0>(w, n0, n1, a, y, ys, rows);
-        case DType::Q4_1:
-            return panel_drive<GQ4_1>(w, n0, n1, a, y, ys, rows);
-        case DType::Q5_0:
-            return panel_drive<GQ5_0>(w, n0, n1, a, y, ys, rows);
-        case DType::Q5_1:
-            return panel_drive<GQ5_1>(w, n0, n1, a, y, ys, rows);
-        case DType::Q8_0:
-            return panel_drive<GQ8_0>(w, n0, n1, a, y, ys, rows);
-        case DType::IQ4_NL:
-            return panel_drive<GIQ4_NL>(w, n0, n1, a, y, ys, rows);
-        case DType::IQ4_XS:
-            return panel_drive<GIQ4_XS>(w, n0, n1, a, y, ys, rows);
-        case DType::Q2_K:
-            return panel_drive<GQ2_K>(w, n0, n1, a, y, ys, rows);
-        case DType::Q3_K:
-            return panel_drive<GQ3_K>(w, n0, n1, a, y, ys, rows);
-        case DType::Q4_K:
-            return panel_drive<GQ4_K>(w, n0, n1, a, y, ys, rows);
-        case DType::Q5_K:
-            return panel_drive<GQ5_K>(w, n0, n1, a, y, ys, rows);
-        case DType::Q6_K:
-            return panel_drive<GQ6_K>(w, n0, n1, a, y, ys, rows);
-        default:
-            throw Error("panel GEMM: no panels for " + std::string(dtype_name(t)));
-    }
+    const bool known = visit_panel_format(t, [&](auto s, auto packed) {
+        panel_drive<decltype(s), packed()>(w, n0, n1, a, y, ys, rows);
+    });
+    if (!known) throw Error("panel GEMM: no panels for " + std::string(dtype_name(t)));
 }
 
 // Tile t (activation rows 4t .. 4t + nc - 1, nc = min(4, m - 4t)) occupies bytes
@@ -827,40 +844,9 @@ void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1) {
 }
 
 MatmulFn gemm_avx2(DType t) {
-    switch (t) {
-        case DType::Q4_0:
-            return panel_matmul<GQ4_0>;
-        case DType::Q4_0_R8:
-            return panel_matmul<GQ4_0, true>;
-        case DType::Q4_1:
-            return panel_matmul<GQ4_1>;
-        case DType::Q5_0:
-            return panel_matmul<GQ5_0>;
-        case DType::Q5_1:
-            return panel_matmul<GQ5_1>;
-        case DType::Q8_0:
-            return panel_matmul<GQ8_0>;
-        case DType::Q8_0_R8:
-            return panel_matmul<GQ8_0, true>;
-        case DType::IQ4_NL:
-            return panel_matmul<GIQ4_NL>;
-        case DType::Q2_K:
-            return panel_matmul<GQ2_K>;
-        case DType::Q3_K:
-            return panel_matmul<GQ3_K>;
-        case DType::Q4_K:
-            return panel_matmul<GQ4_K>;
-        case DType::Q4_K_R8:
-            return panel_matmul<GQ4_K, true>;
-        case DType::Q5_K:
-            return panel_matmul<GQ5_K>;
-        case DType::Q6_K:
-            return panel_matmul<GQ6_K>;
-        case DType::IQ4_XS:
-            return panel_matmul<GIQ4_XS>;
-        default:
-            return nullptr;
-    }
+    MatmulFn fn = nullptr;
+    visit_panel_format(t, [&](auto s, auto packed) { fn = panel_matmul<decltype(s), packed()>; });
+    return fn;
 }
 
 }  // namespace lcx::cpu

@@ -80,7 +80,7 @@ struct PanelView {
 using PanelRowsFn = void (*)(const PanelView* pv, int np, const ActRows& a, int64_t c0, int64_t c1,
                              float* y, size_t ys, int64_t n, int nr);
 
-// The panel GEMM of gemm_avx2.cpp for weight type t (a file layout, not a packed one) with
+// The panel GEMM of gemm_avx2.cpp for weight type t (a file layout or a packed one) with
 // `rows` in place of its AVX2 tiles. Activations as act_tiles_avx2 leaves them.
 void panel_matmul_with(DType t, PanelRowsFn rows, const Tensor& w, int64_t n0, int64_t n1,
                        const ActRows& a, float* y, size_t ys);
