@@ -85,18 +85,21 @@ inline float lcx_emulated_reduce_add_ps(simde__m512 a) {
 }
 #define _mm512_reduce_add_ps(a) lcx_emulated_reduce_add_ps(a)
 
+// The 16 elements of p selected by k, the others zero.
+template <class T>
+inline void lcx_emulated_masked_copy(unsigned k, const void* p, T (&t)[16]) {
+    for (int i = 0; i < 16; ++i) t[i] = (k >> i) & 1 ? static_cast<const T*>(p)[i] : T(0);
+}
 inline simde__m512 lcx_emulated_maskz_loadu_ps(simde__mmask16 k, const void* p) {
-    float t[16] = {};
-    for (int i = 0; i < 16; ++i)
-        if ((k >> i) & 1) t[i] = static_cast<const float*>(p)[i];
+    float t[16];
+    lcx_emulated_masked_copy(k, p, t);
     return simde_mm512_loadu_ps(t);
 }
 #define _mm512_maskz_loadu_ps(k, p) lcx_emulated_maskz_loadu_ps((k), (p))
 
 inline simde__m256i lcx_emulated_maskz_loadu_epi16(simde__mmask16 k, const void* p) {
-    short t[16] = {};
-    for (int i = 0; i < 16; ++i)
-        if ((k >> i) & 1) t[i] = static_cast<const short*>(p)[i];
+    int16_t t[16];
+    lcx_emulated_masked_copy(k, p, t);
     return simde_mm256_loadu_si256(t);
 }
 #define _mm256_maskz_loadu_epi16(k, p) lcx_emulated_maskz_loadu_epi16((k), (p))
