@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels.h"
 #include "bandwidth.h"
 
 namespace {
@@ -66,6 +68,44 @@ void args(benchmark::internal::Benchmark* b) {
     }
 }
 BENCHMARK(BM_Matvec)->Apply(args)->Unit(benchmark::kMicrosecond)->MinTime(0.3)->UseRealTime();
+
+#if defined(__x86_64__)
+// The AVX2 decode kernel alone, on one thread: activations converted once, 64 weight rows
+// (at most 295 KiB: in L2), so neither memory, the conversion nor the pool's fork/join
+// count. What a core can stream when memory is faster than that.
+void BM_DecodeKernelAvx2(benchmark::State& state) {
+    const auto type = lcx::DType(state.range(0));
+    const int64_t n = state.range(1), k = state.range(2);
+    const lcx::cpu::MatmulFn fn = lcx::cpu::kernels_avx2().get(type);
+    if (!fn) {
+        state.SkipWithError("no AVX2 kernel");
+        return;
+    }
+    const lcx::Tensor w = lcx::bench::random_weight(type, k, n);
+    const lcx::Tensor x = lcx::bench::random_input(k, 1);
+    lcx::cpu::ActRows a;
+    lcx::cpu::act_resize(a, lcx::cpu::act_kind_for(type), k, 1);
+    lcx::cpu::act_convert(a, x.data_as<float>(), size_t(k), 0, 1);
+    std::vector<float> y(static_cast<size_t>(n));
+    for (auto _ : state) {
+        fn(w, 0, n, a, y.data(), size_t(n));
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetLabel(std::string(lcx::dtype_name(type)));
+    state.counters["GB/s"] = benchmark::Counter(double(w.n_bytes()) * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_DecodeKernelAvx2)
+    ->Apply([](benchmark::internal::Benchmark* b) {
+        for (lcx::DType t : lcx::bench::kBenchTypes) {
+            b->Args({int64_t(t), 64, 4096});
+            b->Args({int64_t(t), 8, 1024});
+        }
+    })
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(0.2);
+#endif
 
 }  // namespace
 
