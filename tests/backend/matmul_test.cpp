@@ -301,6 +301,7 @@ TEST(Matmul, FastActivationConversionIsExact) {
                 EXPECT_EQ(0, std::memcmp(r.s32.data(), f.s32.data(), r.s32.size() * 4));
                 if (kind == cpu::ActKind::Q8_K) {
                     EXPECT_EQ(0, std::memcmp(r.s16.data(), f.s16.data(), r.s16.size() * 4));
+                    EXPECT_EQ(r.b16, f.b16);
                 }
             }
         }

@@ -22,14 +22,15 @@ struct ActRows {
     ActKind kind = ActKind::F32;
     int64_t k = 0;
     int64_t m = 0;
-    std::vector<float> f;     // F32, F16 (values rounded through f16), BF16 (rounded)
-    std::vector<uint16_t> h;  // BF16 bits (for vdpbf16ps)
-    std::vector<int8_t> q;    // Q8_*: the 8-bit quants
-    std::vector<float> d;     // Q8_0/Q8_1: scale per 32; Q8_K: scale per 256
-    std::vector<float> s32;   // Q8_*: d * (sum of the 32 quants) per 32
-    std::vector<float> s16;   // Q8_K: d * (sum of the 16 quants) per 16
-    std::vector<int8_t> qt;   // Q8_*: q rearranged for a path's GEMM (KernelTable::act_tiles)
-    std::vector<int32_t> xs;  // Q8_0/Q8_1: the sum of the 32 quants per 32
+    std::vector<float> f;      // F32, F16 (values rounded through f16), BF16 (rounded)
+    std::vector<uint16_t> h;   // BF16 bits (for vdpbf16ps)
+    std::vector<int8_t> q;     // Q8_*: the 8-bit quants
+    std::vector<float> d;      // Q8_0/Q8_1: scale per 32; Q8_K: scale per 256
+    std::vector<float> s32;    // Q8_*: d * (sum of the 32 quants) per 32
+    std::vector<float> s16;    // Q8_K: d * (sum of the 16 quants) per 16
+    std::vector<int16_t> b16;  // Q8_K: the sum of the 16 quants per 16
+    std::vector<int8_t> qt;    // Q8_*: q rearranged for a path's GEMM (KernelTable::act_tiles)
+    std::vector<int32_t> xs;   // Q8_0/Q8_1: the sum of the 32 quants per 32
 
     const float* f_row(int64_t i) const { return f.data() + i * k; }
     const uint16_t* h_row(int64_t i) const { return h.data() + i * k; }
@@ -39,6 +40,7 @@ struct ActRows {
     }
     const float* s32_row(int64_t i) const { return s32.data() + i * (k / 32); }
     const float* s16_row(int64_t i) const { return s16.data() + i * (k / 16); }
+    const int16_t* b16_row(int64_t i) const { return b16.data() + i * (k / 16); }
     const int32_t* xs_row(int64_t i) const { return xs.data() + i * (k / 32); }
 };
 

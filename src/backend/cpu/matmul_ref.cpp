@@ -98,6 +98,7 @@ void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m) {
             a.d.resize(n / 256);
             a.s32.resize(n / 32);
             a.s16.resize(n / 16);
+            a.b16.resize(n / 16);
             break;
     }
 }
@@ -154,8 +155,10 @@ void act_convert(ActRows& a, const float* x, size_t x_stride, int64_t m0, int64_
                     quantize_row_q8_K(xr + b * 256, &blk, 256);
                     std::memcpy(a.q.data() + i * k + b * 256, blk.qs, 256);
                     a.d[size_t(i * nb + b)] = blk.d;
-                    for (int j = 0; j < 16; ++j)
+                    for (int j = 0; j < 16; ++j) {
                         a.s16[size_t(i * k / 16 + b * 16 + j)] = blk.d * float(blk.bsums[j]);
+                        a.b16[size_t(i * k / 16 + b * 16 + j)] = blk.bsums[j];
+                    }
                     for (int j = 0; j < 8; ++j)
                         a.s32[size_t(i * k / 32 + b * 8 + j)] =
                             blk.d * float(blk.bsums[2 * j] + blk.bsums[2 * j + 1]);
