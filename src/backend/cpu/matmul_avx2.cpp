@@ -276,7 +276,7 @@ float k45_vec_row(const B* x, const ActRows& a, int64_t c) {
 // Q6_K and Q3_K subtract offset x scale x (the activations' integer sum per 16) from the
 // integer sum, exactly, as ggml does; Q2_K's mins take a float step with the per-16 sums.
 // Against the offset in float (two more FMA chains and their factors), the integer form
-// measured 24-26 against 21-23 GB/s for Q6_K (weights in L2, 1 thread, Zen 3).
+// measured 24.5 against 21.4 GB/s for Q6_K (BM_DecodeKernelAvx2, best of 5 rounds).
 template <class B>
 inline __m128i scales16_of(const B& b) {
     if constexpr (std::is_same_v<B, BlockQ6_K>) {
@@ -505,10 +505,10 @@ void legacy_packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0
 }
 
 // Q4_K_R8: per super-block the sub-blocks' integer sums times their scales in int32, one
-// float step with d, and the 8 mins in float. G consecutive groups of 8 rows share each activation
-// broadcast: with one activation row, G = 2 measured 30-34 against 25-27 GB/s (weights in L2, 1
-// thread, Zen 3). A super-block's 9 float steps are one chain per output; two groups give the core
-// two chains to overlap. Each output's operations are the same for any G.
+// float step with d, and the 8 mins in float. G consecutive groups of 8 rows share each
+// activation broadcast, and their float chains (9 dependent FMAs per super-block and
+// output) interleave: with one activation row, G = 2 measured 29.6 against 24.9 GB/s
+// (BM_DecodeKernelAvx2, best of 4 rounds). Each output's operations are the same for any G.
 template <int C, int G>
 void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
     const int64_t nsb = a.k / 256;
@@ -604,7 +604,8 @@ struct PackedQ4_K {
 };
 
 // Each group of 8 packed rows against all activation rows, up to 3 at a time: the group's
-// later passes read it from cache.
+// later passes read it from cache. A single activation row takes two groups per pass where
+// the format has such a kernel (kPairs).
 template <class P>
 void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     check_packed_range(w, n0, n1);
