@@ -501,17 +501,6 @@ PanelView view_of(const Panel& p) {
 // Activation rows per register tile.
 constexpr int kTile = kActTile;
 
-// An empty asm that claims to change v: stops the compiler from re-associating a chain of
-// integer adds into a tree, which needs more registers than AVX2 has and spills. Used for
-// the 16-bit chains of the unsigned formats and the int32 chains of the signed ones. The
-// 5-bit formats' 4-group chains went without it while the tile was 8 rows wide; in the
-// 16-row tile Q5_K then had 82 stack accesses per block instead of 35, and pinning took it
-// from 153 to 175 GFLOP/s (Q5_0 153 → 164, Q5_1 155 → 172; 512 × 5632 × 2048, 1 thread,
-// best of 12 interleaved runs). Pin a local, not an array element: GCC then keeps the
-// array in memory, and every block's widening read its sums back from the stack just
-// after storing them.
-inline void pin(__m256i& v) { asm("" : "+x"(v)); }
-
 // Writes lanes [0, nr) of v to out.
 inline void store_lanes(__m256 v, float* out, int nr) {
     if (nr == 8) {
@@ -664,6 +653,10 @@ void panel_tile(const Panel* const* pn, const ActRows& a, const int8_t* xt, int6
                     for (int i = 0; i < P; ++i) {
                         const __m256i t = _mm256_maddubs_epi16(wv[i], xb[c]);
                         __m256i v = g % S::kG16 ? _mm256_add_epi16(s16[i * C + c], t) : t;
+                        // (The 5-bit formats' chains of 4 went unpinned while the tile was
+                        // 8 rows wide; in this one they spilled, Q5_K 82 stack accesses per
+                        // block against 35, and pinning measured Q5_K 153 → 175 GFLOP/s,
+                        // Q5_0 153 → 164, Q5_1 155 → 172, 1 thread, best of 12.)
                         pin(v);
                         s16[i * C + c] = v;
                         if (g % S::kG16 == S::kG16 - 1)

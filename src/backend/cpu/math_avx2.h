@@ -176,6 +176,13 @@ inline __m256i high_nibbles(__m256i v) {
     return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
 }
 
+// An empty asm that claims to change v: stops the compiler from re-associating a chain of
+// integer adds into a tree, which needs more registers than AVX2 has and spills (every
+// product computed and stored first, then added back from the stack). Pin a local, not an
+// array element: GCC then keeps the array in memory, and every use reads it back from the
+// stack just after storing it.
+inline void pin(__m256i& v) { asm("" : "+x"(v)); }
+
 // Four bytes at p in every 32-bit lane.
 inline __m256i bcast4(const int8_t* p) {
     int32_t v;

@@ -548,8 +548,12 @@ void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float*
                     for (int h = 0; h < G; ++h) {
                         const __m256i tl = _mm256_maddubs_epi16(lo[h], xl);
                         const __m256i th = _mm256_maddubs_epi16(hi[h], xh);
-                        lo16[h][c] = g ? _mm256_add_epi16(lo16[h][c], tl) : tl;
-                        hi16[h][c] = g ? _mm256_add_epi16(hi16[h][c], th) : th;
+                        __m256i l = g ? _mm256_add_epi16(lo16[h][c], tl) : tl;
+                        __m256i u = g ? _mm256_add_epi16(hi16[h][c], th) : th;
+                        pin(l);
+                        pin(u);
+                        lo16[h][c] = l;
+                        hi16[h][c] = u;
                     }
                 }
             }
