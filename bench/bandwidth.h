@@ -101,9 +101,10 @@ inline Tensor random_input(int64_t k, int64_t m) {
     return x;
 }
 
-inline const DType kBenchTypes[] = {
-    DType::F32,  DType::F16,     DType::BF16, DType::Q4_0,    DType::Q4_0_R8, DType::Q4_1,
-    DType::Q5_0, DType::Q5_1,    DType::Q8_0, DType::Q8_0_R8, DType::Q2_K,    DType::Q3_K,
-    DType::Q4_K, DType::Q4_K_R8, DType::Q5_K, DType::Q6_K,    DType::IQ4_NL,  DType::IQ4_XS};
+inline const DType kBenchTypes[] = {DType::F32,     DType::F16,     DType::BF16,  DType::Q4_0,
+                                    DType::Q4_0_R8, DType::Q4_1,    DType::Q5_0,  DType::Q5_1,
+                                    DType::Q8_0,    DType::Q8_0_R8, DType::Q2_K,  DType::Q3_K,
+                                    DType::Q4_K,    DType::Q4_K_R8, DType::Q5_K,  DType::Q5_K_R8,
+                                    DType::Q6_K,    DType::IQ4_NL,  DType::IQ4_XS};
 
 }  // namespace lcx::bench

@@ -1,6 +1,7 @@
 #include "quant/repack.h"
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
@@ -11,6 +12,7 @@ namespace lcx {
 std::optional<DType> packed_layout(DType type) {
     if (type == DType::Q4_0) return DType::Q4_0_R8;
     if (type == DType::Q4_K) return DType::Q4_K_R8;
+    if (type == DType::Q5_K) return DType::Q5_K_R8;
     if (type == DType::Q8_0) return DType::Q8_0_R8;
     return std::nullopt;
 }
@@ -43,12 +45,16 @@ void unpack_legacy(const Packed* in, Out* out, int64_t nb, int lane) {
     }
 }
 
-void pack_q4_k(const BlockQ4_K* in, BlockQ4_Kx8* out, int64_t groups, int64_t nb) {
+// Q4_K and Q5_K into Q4_K_R8 and Q5_K_R8: the same scales, mins and low 4 bits, and for
+// Q5_K the fifth bits (quant/repack.h).
+template <class In, class Out>
+void pack_k45(const In* in, Out* out, int64_t groups, int64_t nb) {
     for (int64_t g = 0; g < groups; ++g)
         for (int64_t b = 0; b < nb; ++b) {
-            BlockQ4_Kx8& o = out[g * nb + b];
+            Out& o = out[g * nb + b];
+            if constexpr (std::is_same_v<In, BlockQ5_K>) std::memset(o.qh, 0, sizeof(o.qh));
             for (int r = 0; r < 8; ++r) {
-                const BlockQ4_K& x = in[(8 * g + r) * nb + b];
+                const In& x = in[(8 * g + r) * nb + b];
                 o.d[r] = x.d;
                 o.dmin[r] = x.dmin;
                 uint8_t sc[8], mn[8];
@@ -58,8 +64,14 @@ void pack_q4_k(const BlockQ4_K* in, BlockQ4_Kx8* out, int64_t groups, int64_t nb
                     o.mins[j][r] = mn[j];
                 }
                 for (int p = 0; p < 4; ++p)
-                    for (int v = 0; v < 8; ++v)
+                    for (int v = 0; v < 8; ++v) {
                         std::memcpy(o.qs[p][v] + 4 * r, x.qs + 32 * p + 4 * v, 4);
+                        if constexpr (std::is_same_v<In, BlockQ5_K>)
+                            for (int i = 0; i < 4; ++i) {
+                                const int h = (x.qh[4 * v + i] >> (2 * p)) & 3;
+                                o.qh[p][v / 4][4 * r + i] |= uint8_t(h << (2 * (v % 4)));
+                            }
+                    }
             }
         }
 }
@@ -70,6 +82,30 @@ void encode_scales_mins_k4(const uint8_t sc[8], const uint8_t mn[8], uint8_t q[1
         q[j] = uint8_t((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
         q[j + 4] = uint8_t((mn[j] & 63) | ((mn[j + 4] >> 4) << 6));
         q[j + 8] = uint8_t((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+    }
+}
+
+template <class Packed, class Out>
+void unpack_k45(const Packed* in, Out* out, int64_t nb, int lane) {
+    for (int64_t b = 0; b < nb; ++b) {
+        out[b].d = in[b].d[lane];
+        out[b].dmin = in[b].dmin[lane];
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; ++j) {
+            sc[j] = in[b].scales[j][lane];
+            mn[j] = in[b].mins[j][lane];
+        }
+        encode_scales_mins_k4(sc, mn, out[b].scales);
+        if constexpr (std::is_same_v<Out, BlockQ5_K>) std::memset(out[b].qh, 0, sizeof(out[b].qh));
+        for (int p = 0; p < 4; ++p)
+            for (int v = 0; v < 8; ++v) {
+                std::memcpy(out[b].qs + 32 * p + 4 * v, in[b].qs[p][v] + 4 * lane, 4);
+                if constexpr (std::is_same_v<Out, BlockQ5_K>)
+                    for (int i = 0; i < 4; ++i) {
+                        const int h = (in[b].qh[p][v / 4][4 * lane + i] >> (2 * (v % 4))) & 3;
+                        out[b].qh[4 * v + i] |= uint8_t(h << (2 * p));
+                    }
+            }
     }
 }
 
@@ -91,9 +127,12 @@ void pack_rows(DType packed, const void* src, void* dst, int64_t n_rows, int64_t
     else if (packed == DType::Q8_0_R8)
         pack_legacy(static_cast<const BlockQ8_0*>(src), static_cast<BlockQ8_0x8*>(dst), n_rows / 8,
                     k / 32);
+    else if (packed == DType::Q4_K_R8)
+        pack_k45(static_cast<const BlockQ4_K*>(src), static_cast<BlockQ4_Kx8*>(dst), n_rows / 8,
+                 k / 256);
     else
-        pack_q4_k(static_cast<const BlockQ4_K*>(src), static_cast<BlockQ4_Kx8*>(dst), n_rows / 8,
-                  k / 256);
+        pack_k45(static_cast<const BlockQ5_K*>(src), static_cast<BlockQ5_Kx8*>(dst), n_rows / 8,
+                 k / 256);
 }
 
 void unpack_row(DType packed, const void* data, int64_t r, int64_t k, void* dst) {
@@ -101,22 +140,13 @@ void unpack_row(DType packed, const void* data, int64_t r, int64_t k, void* dst)
     const int64_t g = r / 8;
     const int lane = int(r % 8);
     if (packed == DType::Q4_K_R8) {
-        const int64_t nb = k / 256;
-        const auto* in = static_cast<const BlockQ4_Kx8*>(data) + g * nb;
-        auto* out = static_cast<BlockQ4_K*>(dst);
-        for (int64_t b = 0; b < nb; ++b) {
-            out[b].d = in[b].d[lane];
-            out[b].dmin = in[b].dmin[lane];
-            uint8_t sc[8], mn[8];
-            for (int j = 0; j < 8; ++j) {
-                sc[j] = in[b].scales[j][lane];
-                mn[j] = in[b].mins[j][lane];
-            }
-            encode_scales_mins_k4(sc, mn, out[b].scales);
-            for (int p = 0; p < 4; ++p)
-                for (int v = 0; v < 8; ++v)
-                    std::memcpy(out[b].qs + 32 * p + 4 * v, in[b].qs[p][v] + 4 * lane, 4);
-        }
+        unpack_k45(static_cast<const BlockQ4_Kx8*>(data) + g * (k / 256),
+                   static_cast<BlockQ4_K*>(dst), k / 256, lane);
+        return;
+    }
+    if (packed == DType::Q5_K_R8) {
+        unpack_k45(static_cast<const BlockQ5_Kx8*>(data) + g * (k / 256),
+                   static_cast<BlockQ5_K*>(dst), k / 256, lane);
         return;
     }
     if (packed == DType::Q8_0_R8)

@@ -44,6 +44,8 @@ constexpr DTypeTraits kTraits[] = {
     // 8 rows' super-blocks in 1184 bytes: the 6-bit scales and mins as bytes (+32).
     {DType::Q4_K_R8, "Q4_K_R8", 256, 148, true, true, 8, DType::Q4_K},
     {DType::Q8_0_R8, "Q8_0_R8", 32, 34, true, true, 8, DType::Q8_0},
+    // 8 rows' super-blocks in 1440 bytes: Q4_K_R8's, then the fifth bits (+32).
+    {DType::Q5_K_R8, "Q5_K_R8", 256, 180, true, true, 8, DType::Q5_K},
 };
 
 constexpr size_t kMaxId = kFirstPackedId + 8;

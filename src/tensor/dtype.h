@@ -51,6 +51,7 @@ enum class DType : uint32_t {
     Q4_0_R8 = 64,
     Q4_K_R8 = 65,
     Q8_0_R8 = 66,
+    Q5_K_R8 = 67,
 };
 
 constexpr uint32_t kFirstPackedId = 64;

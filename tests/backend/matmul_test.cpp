@@ -433,6 +433,7 @@ TEST(PackedMatmul, BackendOffersALayoutOnlyWhereItHasKernels) {
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_0, 64, 256), DType::Q4_0_R8);
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_0, 60, 256), DType::Q4_0);  // not whole groups
     EXPECT_EQ(avx2->matmul_layout(DType::Q4_K, 64, 256), DType::Q4_K_R8);
+    EXPECT_EQ(avx2->matmul_layout(DType::Q5_K, 64, 256), DType::Q5_K_R8);
     EXPECT_EQ(avx2->matmul_layout(DType::Q8_0, 64, 256), DType::Q8_0_R8);
     EXPECT_EQ(avx2->matmul_layout(DType::Q6_K, 64, 256), DType::Q6_K);
     CpuBackendOptions off;
@@ -481,6 +482,16 @@ const PackedCase kPacked[] = {
       {256, 8, 4},
       {512, 16, 5},
       {256, 48, 6},
+      {512, 24, 7},
+      {256, 40, 14},
+      {768, 16, 37}}},
+    {DType::Q5_K,
+     DType::Q5_K_R8,
+     {{256, 24, 1},
+      {1024, 40, 1},
+      {512, 16, 2},
+      {768, 32, 3},
+      {512, 16, 5},
       {512, 24, 7},
       {256, 40, 14},
       {768, 16, 37}}},

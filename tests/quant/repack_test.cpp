@@ -33,6 +33,8 @@ TEST(Repack, PackedTypesAreNotFileTypes) {
     EXPECT_EQ(packed_layout(DType::Q4_0), DType::Q4_0_R8);
     EXPECT_EQ(packed_layout(DType::Q4_K), DType::Q4_K_R8);
     EXPECT_EQ(packed_layout(DType::Q8_0), DType::Q8_0_R8);
+    EXPECT_EQ(packed_layout(DType::Q5_K), DType::Q5_K_R8);
+    EXPECT_EQ(row_bytes(DType::Q5_K_R8, 256) * 8, sizeof(BlockQ5_Kx8));
     EXPECT_FALSE(packed_layout(DType::Q6_K).has_value());
     EXPECT_EQ(traits(DType::Q4_K_R8).file_type, DType::Q4_K);
     EXPECT_EQ(row_bytes(DType::Q4_K_R8, 256) * 8, sizeof(BlockQ4_Kx8));
@@ -98,9 +100,40 @@ TEST(Repack, Q4_Kx8FollowsTheDocumentedLayout) {
         }
 }
 
+// Q5_K_R8's fifth bits as documented: bits 2j and 2j + 1 of byte 4r + i of qh[p][q] are the
+// fifth bits of the low and high nibble of byte 4r + i of qs[p][4q + j]; the rest is
+// Q4_K_R8's layout (the dequantization tests cover it through unpack_row).
+TEST(Repack, Q5_Kx8FollowsTheDocumentedLayout) {
+    const int64_t k = 512, n = 16, nb = k / 256;
+    const auto src = random_bytes(row_bytes(DType::Q5_K, k) * n, 5);
+    std::vector<uint8_t> dst(row_bytes(DType::Q5_K_R8, k) * n);
+    pack_rows(DType::Q5_K_R8, src.data(), dst.data(), n, k);
+    const auto* in = reinterpret_cast<const BlockQ5_K*>(src.data());
+    const auto* out = reinterpret_cast<const BlockQ5_Kx8*>(dst.data());
+    for (int64_t row = 0; row < n; ++row)
+        for (int64_t b = 0; b < nb; ++b) {
+            const BlockQ5_K& x = in[row * nb + b];
+            const BlockQ5_Kx8& o = out[(row / 8) * nb + b];
+            const int r = int(row % 8);
+            for (int p = 0; p < 4; ++p)
+                for (int g = 0; g < 8; ++g)
+                    for (int i = 0; i < 4; ++i) {
+                        ASSERT_EQ(o.qs[p][g][4 * r + i], x.qs[32 * p + 4 * g + i]);
+                        // Weight 4g + i of sub-blocks 2p (low nibble) and 2p + 1 (high).
+                        const int lo = (x.qh[4 * g + i] >> (2 * p)) & 1;
+                        const int hi = (x.qh[4 * g + i] >> (2 * p + 1)) & 1;
+                        const int byte = o.qh[p][g / 4][4 * r + i];
+                        ASSERT_EQ((byte >> (2 * (g % 4))) & 1, lo)
+                            << "row " << row << " pair " << p << " group " << g;
+                        ASSERT_EQ((byte >> (2 * (g % 4) + 1)) & 1, hi)
+                            << "row " << row << " pair " << p << " group " << g;
+                    }
+        }
+}
+
 // Random bytes reach every scale and min bit pattern: the 12 scale bytes come back exactly.
 TEST(Repack, EveryRowUnpacksToItsBytes) {
-    for (DType packed : {DType::Q4_0_R8, DType::Q8_0_R8, DType::Q4_K_R8}) {
+    for (DType packed : {DType::Q4_0_R8, DType::Q8_0_R8, DType::Q4_K_R8, DType::Q5_K_R8}) {
         const DType file = traits(packed).file_type;
         const int64_t k = 512, n = 24;
         const size_t rb = row_bytes(file, k);

@@ -436,26 +436,31 @@ void build_packed_panel(GQ8_0, const Tensor& w, int64_t n, Panel& p) {
     }
 }
 
-// Q4_K_R8: sub-block 2q's groups are the low nibbles
-// of the pair's vectors, sub-block 2q + 1's the high ones; scales and mins are already
-// bytes per row.
-void build_packed_panel(GQ4_K, const Tensor& w, int64_t n, Panel& p) {
+// Q4_K_R8 and Q5_K_R8: sub-block 2q's groups are the low nibbles of the pair's vectors,
+// sub-block 2q + 1's the high ones (with Q5_K_R8's fifth bits added); scales and mins are
+// already bytes per row.
+template <class Blk>
+void build_k45_packed_panel(const Tensor& w, int64_t n, Panel& p) {
     const int64_t nsb = p.nb / 8;
-    const auto* x = reinterpret_cast<const BlockQ4_Kx8*>(w.row(n));
+    const auto* x = reinterpret_cast<const Blk*>(w.row(n));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     auto* q = reinterpret_cast<__m256i*>(p.qs.data());
     for (int64_t sb = 0; sb < nsb; ++sb) {
-        const BlockQ4_Kx8& blk = x[sb];
+        const Blk& blk = x[sb];
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.d));
         const __m256 negdm =
             _mm256_xor_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.dmin)), sign);
         for (int pr = 0; pr < 4; ++pr)
             for (int g = 0; g < 8; ++g) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i*)blk.qs[pr][g]);
+                __m256i lo = _mm256_and_si256(raw, m4), hi = high_nibbles(raw);
+                if constexpr (std::is_same_v<Blk, BlockQ5_Kx8>)
+                    q5k_r8_add_high(_mm256_loadu_si256((const __m256i*)blk.qh[pr][g / 4]), g, lo,
+                                    hi);
                 const int64_t b = 8 * sb + 2 * pr;
-                _mm256_store_si256(q + 8 * b + g, _mm256_and_si256(raw, m4));
-                _mm256_store_si256(q + 8 * (b + 1) + g, high_nibbles(raw));
+                _mm256_store_si256(q + 8 * b + g, lo);
+                _mm256_store_si256(q + 8 * (b + 1) + g, hi);
             }
         for (int j = 0; j < 8; ++j) {
             const int64_t b = 8 * sb + j;
@@ -465,6 +470,12 @@ void build_packed_panel(GQ4_K, const Tensor& w, int64_t n, Panel& p) {
                                k_scale_pairs(blk.scales[j]));
         }
     }
+}
+void build_packed_panel(GQ4_K, const Tensor& w, int64_t n, Panel& p) {
+    build_k45_packed_panel<BlockQ4_Kx8>(w, n, p);
+}
+void build_packed_panel(GQ5_K, const Tensor& w, int64_t n, Panel& p) {
+    build_k45_packed_panel<BlockQ5_Kx8>(w, n, p);
 }
 
 // gemm_panel.h's description of each type's panels, which other paths' tiles read, must
@@ -800,6 +811,8 @@ bool visit_panel_format(DType t, F&& f) {
             return f(GQ4_K{}, std::true_type()), true;
         case DType::Q5_K:
             return f(GQ5_K{}, std::false_type()), true;
+        case DType::Q5_K_R8:
+            return f(GQ5_K{}, std::true_type()), true;
         case DType::Q6_K:
             return f(GQ6_K{}, std::false_type()), true;
         case DType::IQ4_XS:

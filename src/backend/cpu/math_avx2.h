@@ -166,6 +166,34 @@ inline __m256i k_scale_pairs(const uint8_t* sc8) {
     return _mm256_or_si256(w, _mm256_slli_epi32(w, 16));
 }
 
+// Q5_K_R8 (quant/repack.h): the fifth bits of group g of a pair, from the qh vector of g's
+// half, added as 16 to the bytes of the low (sub-block 2p) and high (2p + 1) nibbles. The
+// 16-bit shifts move bits across bytes only below bit 4 or above it, and those are masked.
+inline void q5k_r8_add_high(__m256i qh, int g, __m256i& lo, __m256i& hi) {
+    __m256i l, h;
+    switch (g % 4) {
+        case 0:
+            l = _mm256_slli_epi16(qh, 4);
+            h = _mm256_slli_epi16(qh, 3);
+            break;
+        case 1:
+            l = _mm256_slli_epi16(qh, 2);
+            h = _mm256_slli_epi16(qh, 1);
+            break;
+        case 2:
+            l = qh;
+            h = _mm256_srli_epi16(qh, 1);
+            break;
+        default:
+            l = _mm256_srli_epi16(qh, 2);
+            h = _mm256_srli_epi16(qh, 3);
+            break;
+    }
+    const __m256i m = _mm256_set1_epi8(0x10);
+    lo = _mm256_or_si256(lo, _mm256_and_si256(l, m));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(h, m));
+}
+
 // Eight byte-sized mins (one per row) as floats.
 inline __m256 k_mins8(const uint8_t* mn8) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)mn8)));

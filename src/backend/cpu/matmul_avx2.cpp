@@ -504,13 +504,14 @@ void legacy_packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
 }
 
-// Q4_K_R8: per super-block the sub-blocks' integer sums times their scales in int32, one
-// float step with d, and the 8 mins in float. G consecutive groups of 8 rows share each
+// Q4_K_R8 and Q5_K_R8 (Blk): per super-block the sub-blocks' integer sums times their
+// scales in int32, one float step with d, and the 8 mins in float. Q5_K_R8 adds each
+// weight's fifth bit as 16 before the products. G consecutive groups of 8 rows share each
 // activation broadcast, and their float chains (9 dependent FMAs per super-block and
 // output) interleave: with one activation row, G = 2 measured 29.6 against 24.9 GB/s
 // (BM_DecodeKernelAvx2, best of 4 rounds). Each output's operations are the same for any G.
-template <int C, int G>
-void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
+template <class Blk, int C, int G>
+void k45_packed_rows(const Blk* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
     const int64_t nsb = a.k / 256;
     const ActPtrs<C> ap(a, c0);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -521,11 +522,11 @@ void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float*
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c) acc[h][c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
-        const BlockQ4_Kx8* blk[G];
+        const Blk* blk[G];
 #pragma GCC unroll 2
         for (int h = 0; h < G; ++h) {
             blk[h] = x + h * nsb + sb;
-            prefetch_ahead(blk[h], kR8Prefetch, int(sizeof(BlockQ4_Kx8)));
+            prefetch_ahead(blk[h], kR8Prefetch, int(sizeof(Blk)));
         }
         __m256i s[G][C];
 #pragma GCC unroll 4
@@ -539,6 +540,9 @@ void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float*
                     const __m256i raw = _mm256_loadu_si256((const __m256i*)blk[h]->qs[p][g]);
                     lo[h] = _mm256_and_si256(raw, m4);
                     hi[h] = high_nibbles(raw);
+                    if constexpr (std::is_same_v<Blk, BlockQ5_Kx8>)
+                        q5k_r8_add_high(_mm256_loadu_si256((const __m256i*)blk[h]->qh[p][g / 4]), g,
+                                        lo[h], hi[h]);
                 }
 #pragma GCC unroll 8
                 for (int c = 0; c < C; ++c) {
@@ -596,16 +600,19 @@ void q4_k_packed_rows(const BlockQ4_Kx8* x, const ActRows& a, int64_t c0, float*
         for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys + 8 * h, acc[h][c]);
 }
 
-struct PackedQ4_K {
-    using Block = BlockQ4_Kx8;
+template <class Blk>
+struct PackedK45 {
+    using Block = Blk;
     static constexpr int kBlockK = 256;
     // One activation row takes two groups of 8 rows per pass.
     static constexpr bool kPairs = true;
     template <int C, int G = 1>
     static void rows(const Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
-        q4_k_packed_rows<C, G>(x, a, c0, y, ys);
+        k45_packed_rows<Blk, C, G>(x, a, c0, y, ys);
     }
 };
+using PackedQ4_K = PackedK45<BlockQ4_Kx8>;
+using PackedQ5_K = PackedK45<BlockQ5_Kx8>;
 
 // Each group of 8 packed rows against all activation rows, up to 3 at a time: the group's
 // later passes read it from cache. A single activation row takes two groups per pass where
@@ -924,6 +931,7 @@ KernelTable make_table() {
     set(DType::Q4_0_R8, vec_or_gemm<packed_vec<PackedQ4_0>, DType::Q4_0_R8>);
     set(DType::Q8_0_R8, vec_or_gemm<packed_vec<PackedQ8_0>, DType::Q8_0_R8>);
     set(DType::Q4_K_R8, vec_or_gemm<packed_vec<PackedQ4_K>, DType::Q4_K_R8>);
+    set(DType::Q5_K_R8, vec_or_gemm<packed_vec<PackedQ5_K>, DType::Q5_K_R8>);
     set(DType::Q8_0, vec_or_gemm<legacy_vec<VQ8_0>, DType::Q8_0>);
     set(DType::Q4_K, vec_or_gemm<k_vec<BlockQ4_K, k45_vec_row<BlockQ4_K, false>>, DType::Q4_K>);
     set(DType::Q5_K, vec_or_gemm<k_vec<BlockQ5_K, k45_vec_row<BlockQ5_K, true>>, DType::Q5_K>);

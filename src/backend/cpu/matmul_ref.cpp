@@ -51,6 +51,7 @@ bool matmul_supported(DType t) {
         case DType::Q4_K:
         case DType::Q4_K_R8:
         case DType::Q5_K:
+        case DType::Q5_K_R8:
         case DType::Q6_K:
         case DType::IQ4_NL:
         case DType::IQ4_XS:
