@@ -34,7 +34,8 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool bundled_default) {
 void add_repack_option(CLI::App* cmd, bool& no_repack) {
     cmd->add_flag("--no-repack", no_repack,
                   "keep every weight in the file's layout, mapped without a copy (by default "
-                  "Q4_0, Q8_0 and Q4_K weights are interleaved 8 rows at a time at load, for faster products)");
+                  "Q4_0, Q8_0, Q4_K and Q5_K weights are interleaved 8 rows at a time at load, for "
+                  "faster products)");
 }
 
 void add_sampling_options(CLI::App* cmd, SamplerParams& p) {

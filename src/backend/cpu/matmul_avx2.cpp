@@ -506,128 +506,90 @@ void legacy_packed_rows(const typename P::Block* x, const ActRows& a, int64_t c0
 
 // Q4_K_R8 and Q5_K_R8 (Blk): per super-block the sub-blocks' integer sums times their
 // scales in int32, one float step with d, and the 8 mins in float. Q5_K_R8 adds each
-// weight's fifth bit as 16 before the products. G consecutive groups of 8 rows share each
-// activation broadcast, and their float chains (9 dependent FMAs per super-block and
-// output) interleave: with one activation row, G = 2 measured 29.6 against 24.9 GB/s
-// (BM_DecodeKernelAvx2, best of 4 rounds). Each output's operations are the same for any G.
-template <class Blk, int C, int G>
+// weight's fifth bit as 16 before the products.
+template <class Blk, int C>
 void k45_packed_rows(const Blk* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
     const int64_t nsb = a.k / 256;
     const ActPtrs<C> ap(a, c0);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 acc[G][C];
-#pragma GCC unroll 2
-    for (int h = 0; h < G; ++h)
+    __m256 acc[C];
 #pragma GCC unroll 8
-        for (int c = 0; c < C; ++c) acc[h][c] = _mm256_setzero_ps();
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
-        const Blk* blk[G];
-#pragma GCC unroll 2
-        for (int h = 0; h < G; ++h) {
-            blk[h] = x + h * nsb + sb;
-            prefetch_ahead(blk[h], kR8Prefetch, int(sizeof(Blk)));
-        }
-        __m256i s[G][C];
+        const Blk& blk = x[sb];
+        prefetch_ahead(&blk, kR8Prefetch, int(sizeof(Blk)));
+        __m256i s[C];
 #pragma GCC unroll 4
         for (int p = 0; p < 4; ++p) {
-            __m256i lo16[G][C], hi16[G][C];
+            __m256i lo16[C], hi16[C];
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
-                __m256i lo[G], hi[G];
-#pragma GCC unroll 2
-                for (int h = 0; h < G; ++h) {
-                    const __m256i raw = _mm256_loadu_si256((const __m256i*)blk[h]->qs[p][g]);
-                    lo[h] = _mm256_and_si256(raw, m4);
-                    hi[h] = high_nibbles(raw);
-                    if constexpr (std::is_same_v<Blk, BlockQ5_Kx8>)
-                        q5k_r8_add_high(_mm256_loadu_si256((const __m256i*)blk[h]->qh[p][g / 4]), g,
-                                        lo[h], hi[h]);
-                }
+                const __m256i raw = _mm256_loadu_si256((const __m256i*)blk.qs[p][g]);
+                __m256i lo = _mm256_and_si256(raw, m4), hi = high_nibbles(raw);
+                if constexpr (std::is_same_v<Blk, BlockQ5_Kx8>)
+                    q5k_r8_add_high(_mm256_loadu_si256((const __m256i*)blk.qh[p][g / 4]), g, lo,
+                                    hi);
 #pragma GCC unroll 8
                 for (int c = 0; c < C; ++c) {
                     const int8_t* q = ap.q[c] + 256 * sb + 64 * p + 4 * g;
-                    const __m256i xl = bcast4(q), xh = bcast4(q + 32);
-#pragma GCC unroll 2
-                    for (int h = 0; h < G; ++h) {
-                        const __m256i tl = _mm256_maddubs_epi16(lo[h], xl);
-                        const __m256i th = _mm256_maddubs_epi16(hi[h], xh);
-                        __m256i l = g ? _mm256_add_epi16(lo16[h][c], tl) : tl;
-                        __m256i u = g ? _mm256_add_epi16(hi16[h][c], th) : th;
-                        pin(l);
-                        pin(u);
-                        lo16[h][c] = l;
-                        hi16[h][c] = u;
-                    }
+                    const __m256i tl = _mm256_maddubs_epi16(lo, bcast4(q));
+                    const __m256i th = _mm256_maddubs_epi16(hi, bcast4(q + 32));
+                    __m256i l = g ? _mm256_add_epi16(lo16[c], tl) : tl;
+                    __m256i u = g ? _mm256_add_epi16(hi16[c], th) : th;
+                    pin(l);
+                    pin(u);
+                    lo16[c] = l;
+                    hi16[c] = u;
                 }
             }
-#pragma GCC unroll 2
-            for (int h = 0; h < G; ++h) {
-                const __m256i sl = k_scale_pairs(blk[h]->scales[2 * p]);
-                const __m256i sh = k_scale_pairs(blk[h]->scales[2 * p + 1]);
-#pragma GCC unroll 8
-                for (int c = 0; c < C; ++c) {
-                    const __m256i t = _mm256_add_epi32(_mm256_madd_epi16(lo16[h][c], sl),
-                                                       _mm256_madd_epi16(hi16[h][c], sh));
-                    s[h][c] = p ? _mm256_add_epi32(s[h][c], t) : t;
-                }
-            }
-        }
-        __m256 negdm[G];
-#pragma GCC unroll 2
-        for (int h = 0; h < G; ++h) {
-            packed_float_step<C>(
-                acc[h], s[h], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk[h]->d)), ap, sb);
-            negdm[h] =
-                _mm256_xor_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk[h]->dmin)), sign);
-        }
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) {
-            __m256 wm[G];
-#pragma GCC unroll 2
-            for (int h = 0; h < G; ++h) wm[h] = _mm256_mul_ps(negdm[h], k_mins8(blk[h]->mins[j]));
+            const __m256i sl = k_scale_pairs(blk.scales[2 * p]);
+            const __m256i sh = k_scale_pairs(blk.scales[2 * p + 1]);
 #pragma GCC unroll 8
             for (int c = 0; c < C; ++c) {
-                const __m256 m = _mm256_broadcast_ss(ap.s32[c] + 8 * sb + j);
-#pragma GCC unroll 2
-                for (int h = 0; h < G; ++h) acc[h][c] = _mm256_fmadd_ps(wm[h], m, acc[h][c]);
+                const __m256i t = _mm256_add_epi32(_mm256_madd_epi16(lo16[c], sl),
+                                                   _mm256_madd_epi16(hi16[c], sh));
+                s[c] = p ? _mm256_add_epi32(s[c], t) : t;
             }
         }
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < G; ++h)
+        packed_float_step<C>(acc, s, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.d)), ap,
+                             sb);
+        const __m256 negdm =
+            _mm256_xor_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.dmin)), sign);
 #pragma GCC unroll 8
-        for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys + 8 * h, acc[h][c]);
+        for (int j = 0; j < 8; ++j) {
+            const __m256 wm = _mm256_mul_ps(negdm, k_mins8(blk.mins[j]));
+#pragma GCC unroll 8
+            for (int c = 0; c < C; ++c)
+                acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(ap.s32[c] + 8 * sb + j), acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
 }
 
 template <class Blk>
 struct PackedK45 {
     using Block = Blk;
     static constexpr int kBlockK = 256;
-    // One activation row takes two groups of 8 rows per pass.
-    static constexpr bool kPairs = true;
-    template <int C, int G = 1>
+    template <int C>
     static void rows(const Block* x, const ActRows& a, int64_t c0, float* y, size_t ys) {
-        k45_packed_rows<Blk, C, G>(x, a, c0, y, ys);
+        k45_packed_rows<Blk, C>(x, a, c0, y, ys);
     }
 };
 using PackedQ4_K = PackedK45<BlockQ4_Kx8>;
 using PackedQ5_K = PackedK45<BlockQ5_Kx8>;
 
 // Each group of 8 packed rows against all activation rows, up to 3 at a time: the group's
-// later passes read it from cache. A single activation row takes two groups per pass where
-// the format has such a kernel (kPairs).
+// later passes read it from cache. (Two groups per pass for one activation row, sharing
+// each broadcast, measured 40% faster for Q4_K_R8 from L2 but 5-15% slower end to end:
+// decode streams from memory, and two streams a group apart read slower than one.)
 template <class P>
 void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     check_packed_range(w, n0, n1);
     const int64_t nb = a.k / P::kBlockK;
     const auto* groups = reinterpret_cast<const typename P::Block*>(w.data());
-    int64_t n = n0;
-    if constexpr (requires { P::kPairs; })
-        if (a.m == 1)
-            for (; n + 16 <= n1; n += 16)
-                P::template rows<1, 2>(groups + (n / 8) * nb, a, 0, y + n, ys);
-    for (; n < n1; n += 8) {
+    for (int64_t n = n0; n < n1; n += 8) {
         const auto* x = groups + (n / 8) * nb;
         int64_t c = 0;
         for (; c + 3 <= a.m; c += 3) P::template rows<3>(x, a, c, y + n, ys);
