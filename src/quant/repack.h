@@ -41,12 +41,7 @@ static_assert(sizeof(BlockQ4_Kx8) == 1184, "wrong q4_Kx8 block size");
 // each pair p and each half q of its groups, byte 4r + i of qh[p][q] holds in bits 2j and
 // 2j + 1 the fifth bits of row r's weight 4(4q + j) + i of sub-blocks 2p and 2p + 1 (the
 // low and high nibble of byte 4r + i of qs[p][4q + j]).
-struct BlockQ5_Kx8 {
-    uint16_t d[8];
-    uint16_t dmin[8];
-    uint8_t scales[8][8];
-    uint8_t mins[8][8];
-    uint8_t qs[4][8][32];
+struct BlockQ5_Kx8 : BlockQ4_Kx8 {
     uint8_t qh[4][2][32];
 };
 static_assert(sizeof(BlockQ5_Kx8) == 1440, "wrong q5_Kx8 block size");
