@@ -1,13 +1,17 @@
 // Blocked attention with AVX2/FMA/F16C. One work item is a KV head, some of its query
 // heads and a block of tokens: R query rows that all read the same K/V rows. The cache is
-// walked in tiles of 16 cells, converted to f32 once per tile and reused by every row:
+// walked in chunks of two 16-cell tiles, converted to f32 once per chunk and reused by
+// every row, with an online softmax: each row keeps its running maximum, its sum of
+// exponentials (in double) and its unnormalized output, rescaled when a chunk raises the
+// maximum and divided by the sum at the end.
 //  1. S = Q·Kᵀ: K tile transposed to [hd][16], each row's 16 logits are 16 FMA chains
 //     over hd (broadcast q[j] × 16 cells), then scale, softcap, mask (-inf).
-//  2. Softmax per row over the visible tiles: the row's maximum is kept while its logits
-//     are made; one pass of exponentials and their sum (in double, as the reference, over
-//     float sums of 4 tiles).
-//  3. O += P·V: each tile's P normalized (and rounded to f16 for an f16 V cache) just
-//     before use, the V tile as [16][hd] rows, 6 query rows × 16 columns of accumulators.
+//  2. e = exp(S - running max), in place, and their sum.
+//  3. O += e·V: the V tiles as [16][hd] rows, 6 query rows × 16 columns of accumulators.
+// Calls with at most 8 rows per item (decode) take block_rows instead, a row per lane.
+// The reference rounds each normalized probability to f16 for an f16 V cache, as ggml's
+// V·P product does; normalizing only at the end, this path cannot, and keeps them in f32
+// (within 2^-11 of each weight of the reference, tested).
 // Every output element is the same sequence of operations whatever the item's extent,
 // so results do not depend on the thread count. Tiles no query row of the item can see
 // (past a causal diagonal, before a window, empty cells) are skipped.
@@ -28,6 +32,9 @@ namespace lcx::cpu {
 namespace {
 
 constexpr int kTile = 16;
+// Cells per step of the online softmax: two tiles, whose K and V in f32 (16 KiB for
+// head_dim 64) stay in L1 with a row group's Q, P and O. Four measured the same.
+constexpr int kChunkTiles = 2, kChunk = kTile * kChunkTiles;
 
 // Lanes whose bit (lane + shift) of `bits` is set.
 inline __m256 bit_mask(uint32_t bits, int shift) {
@@ -82,21 +89,23 @@ inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&out)
     }
 }
 
-// O rows [r, r+NR) columns [j, j+8*NC) += P rows (16 cells, ldp apart) · V tile [16][hd].
+// O rows [r, r+NR) columns [j, j+8*NC) += P · V rows [16 nt][hd], where P of row i and
+// cell cc is p[i * ldp + cc * pcs].
 template <int NR, int NC>
-inline void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o, int64_t j) {
+inline void tile_pv(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd, float* o,
+                    int64_t j, int nt) {
     __m256 acc[NR][NC];
 #pragma GCC unroll 6
     for (int i = 0; i < NR; ++i)
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_loadu_ps(o + i * hd + j + 8 * c);
-    for (int cc = 0; cc < kTile; ++cc) {
+    for (int cc = 0; cc < kTile * nt; ++cc) {
         __m256 v[NC];
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) v[c] = _mm256_loadu_ps(vt + cc * hd + j + 8 * c);
 #pragma GCC unroll 6
         for (int i = 0; i < NR; ++i) {
-            const __m256 b = _mm256_broadcast_ss(p + i * ldp + cc);
+            const __m256 b = _mm256_broadcast_ss(p + i * ldp + cc * pcs);
 #pragma GCC unroll 2
             for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_fmadd_ps(b, v[c], acc[i][c]);
         }
@@ -105,13 +114,6 @@ inline void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, fl
     for (int i = 0; i < NR; ++i)
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) _mm256_storeu_ps(o + i * hd + j + 8 * c, acc[i][c]);
-}
-
-template <int NR>
-inline void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o) {
-    int64_t j = 0;
-    for (; j + 16 <= hd; j += 16) tile_pv<NR, 2>(p, ldp, vt, hd, o, j);
-    if (j < hd) tile_pv<NR, 1>(p, ldp, vt, hd, o, j);
 }
 
 // Software prefetch of the cache rows of tile ti + kPrefetchTiles, while tile ti is
@@ -177,10 +179,50 @@ void load_k_tile(const AttnArgs& a, int64_t hk, int64_t ti, float* rows, float* 
             transpose8(rows + half * 8 * hd + j, hd, kt + j * kTile + half * 8, kTile);
 }
 
+// The V tile of cells [16 ti, 16 ti + 16) as rows [16][hd]. Cells no row of the item sees
+// (`seen` bit clear) are zero rows: empty cells may hold anything.
+void load_v_tile(const AttnArgs& a, int64_t hk, int64_t ti, uint32_t seen, float* vt) {
+    for (int cc = 0; cc < kTile; ++cc) {
+        float* dst = vt + cc * a.hd;
+        if ((seen >> cc) & 1)
+            load_row(a.vt, a.v_row(hk, ti * kTile + cc), dst, a.hd);
+        else
+            std::fill(dst, dst + a.hd, 0.0f);
+    }
+}
+
+// A query row in the precision of the K·Q product: f16-rounded for an f16 cache,
+// Q8_0-quantized for a Q8_0 one.
+void load_query(const AttnArgs& a, const float* src, float* dst) {
+    const int64_t hd = a.hd;
+    if (a.kt == DType::F16) {
+        for (int64_t j = 0; j < hd; j += 8)
+            _mm256_storeu_ps(dst + j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + j),
+                                                                      _MM_FROUND_TO_NEAREST_INT)));
+    } else if (a.kt == DType::Q8_0) {
+        BlockQ8_0 blk;
+        for (int64_t b = 0; b < hd / 32; ++b) {
+            quantize_row_q8_0(src + b * 32, &blk, 32);
+            const float d = fp16_to_fp32(blk.d);
+            for (int j = 0; j < 32; ++j) dst[b * 32 + j] = float(blk.qs[j]) * d;
+        }
+    } else {
+        std::memcpy(dst, src, size_t(hd) * 4);
+    }
+}
+
+// Output row of token t, head h: the unnormalized O over its sum of exponentials (zero
+// for a row that saw no cell).
+void store_output(const AttnArgs& a, int64_t t, int64_t h, const float* o, double l) {
+    const __m256 inv = _mm256_set1_ps(l > 0 ? float(1.0 / l) : 0.0f);
+    float* dst = a.out + (t * a.n_head + h) * a.hd;
+    for (int64_t j = 0; j < a.hd; j += 8)
+        _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv));
+}
+
 struct Scratch {
-    std::vector<float> q, s, o, kt, vt;
-    std::vector<float> mx;       // per row: lane-wise max of its logits so far (8 floats)
-    std::vector<float> inv;      // per row: 1 / the sum of its exponentials
+    std::vector<float> q, o, kt, vt, m;
+    std::vector<double> l;
     std::vector<uint16_t> mask;  // [tile][token]: visible cells of the tile
     std::vector<uint16_t> seen;  // [tile]: cells of the tile some token of the item sees
     template <class T>
@@ -190,10 +232,11 @@ struct Scratch {
     }
 };
 
-// mask[ti * ntok + tl]: bit cc set when token t0 + tl sees cell 16 ti + cc. Eight cells at
-// a time: their positions (-1 for empty cells and those past n_kv) against the token's
-// causal limit and window.
-void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, uint16_t* mask) {
+// mask[ti * ntok + tl]: bit cc set when token t0 + tl sees cell 16 ti + cc, and seen[ti]
+// the cells some token sees. Eight cells at a time: their positions (-1 for empty cells
+// and those past n_kv) against the token's causal limit and window.
+void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, uint16_t* mask,
+                uint16_t* seen) {
     const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
     for (int64_t ti = 0; ti < n_tiles; ++ti) {
         __m256i cp[2];
@@ -211,6 +254,7 @@ void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, ui
                 cp[half] = _mm256_blendv_epi8(none, idx, past);
             }
         }
+        uint32_t any = 0;
         for (int64_t tl = 0; tl < ntok; ++tl) {
             const int32_t pos = a.positions[t0 + tl];
             // Window: pos - cp < w, i.e. cp > pos - w (clamped: positions may be anything).
@@ -224,183 +268,299 @@ void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, ui
                 m |= uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(vis))) << (8 * half);
             }
             mask[ti * ntok + tl] = uint16_t(m);
+            any |= m;
         }
+        seen[ti] = uint16_t(any);
     }
 }
 
-void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
-    thread_local Scratch sc;
-    const int64_t hd = a.hd, nh = a.n_head, n_kv = a.n_kv;
-    const int64_t nhs = h1 - h0, ntok = t1 - t0, R = nhs * ntok;
-    // Rows of S one tile longer than needed: a power-of-two stride put the rows' cells of a
-    // tile in the same L1 sets, and the tile loops then missed on every row.
-    const int64_t n_tiles = (n_kv + kTile - 1) / kTile, lds = n_tiles * kTile + kTile;
-    const AttentionParams& p = a.p;
-    float* Q = Scratch::get(sc.q, size_t(R * hd));
-    float* S = Scratch::get(sc.s, size_t(R * lds));
-    float* O = Scratch::get(sc.o, size_t(R * hd));
-    float* KT = Scratch::get(sc.kt, size_t(hd * kTile));
-    float* VT = Scratch::get(sc.vt, size_t(hd * kTile));
-    float* MX = Scratch::get(sc.mx, size_t(R * 8));
-    float* INV = Scratch::get(sc.inv, size_t(R));
-    uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
-    uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
+// One chunk of cells (its visible tiles converted: KT [u][hd][16], VT [u][16][hd]) for the
+// item's rows, NR rows at a time, with the online softmax: each row keeps its running
+// maximum M, its sum of exponentials L (in double) and its unnormalized output O. A
+// chunk that raises a row's maximum rescales that row's L and O by e^(M_old - M_new).
+struct ChunkPass {
+    const AttnArgs& a;
+    const float* Q;
+    float *O, *M;
+    double* L;
+    const uint16_t* mask;  // [tile][token]
+    int64_t ntok, nhs;
+    const int64_t* tiles;  // the chunk's visible tiles
+    int nt;                // how many
+    const float* KT;
+    const float* VT;
 
-    // Query rows (r = token-in-block * nhs + head-in-slice) in the precision of the K·Q
-    // product: f16-rounded for an f16 cache, Q8_0-quantized for a Q8_0 one.
-    for (int64_t r = 0; r < R; ++r) {
-        const int64_t t = t0 + r / nhs, h = h0 + r % nhs;
-        const float* src = a.q + (t * nh + h) * hd;
-        float* dst = Q + r * hd;
-        if (a.kt == DType::F16) {
-            for (int64_t j = 0; j < hd; j += 8)
-                _mm256_storeu_ps(dst + j,
-                                 _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + j),
-                                                                 _MM_FROUND_TO_NEAREST_INT)));
-        } else if (a.kt == DType::Q8_0) {
-            BlockQ8_0 blk;
-            for (int64_t b = 0; b < hd / 32; ++b) {
-                quantize_row_q8_0(src + b * 32, &blk, 32);
-                const float d = fp16_to_fp32(blk.d);
-                for (int j = 0; j < 32; ++j) dst[b * 32 + j] = float(blk.qs[j]) * d;
-            }
-        } else {
-            std::memcpy(dst, src, size_t(hd) * 4);
-        }
-    }
-
-    visibility(a, t0, ntok, n_tiles, mask);
-    bool any_active = false;
-    for (int64_t ti = 0; ti < n_tiles; ++ti) {
-        uint16_t any = 0;
-        for (int64_t tl = 0; tl < ntok; ++tl) any |= mask[ti * ntok + tl];
-        seen[ti] = any;
-        any_active |= any != 0;
-    }
-    std::fill(O, O + R * hd, 0.0f);
-
-    if (any_active) {
-        // 1. Logits.
+    template <int NR>
+    void rows(int64_t r) const {
+        const int64_t hd = a.hd;
+        const AttentionParams& p = a.p;
         const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
-        std::fill(MX, MX + R * 8, -INFINITY);
-        for (int64_t ti = 0; ti < n_tiles; ++ti) {
-            if (!seen[ti]) continue;
-            prefetch_tile(&AttnArgs::k_row, a, hk, ti, a.k_row_bytes);
-            load_k_tile(a, hk, ti, VT, KT);
-            auto finish = [&](int64_t r, __m256(&acc)[2]) {
-                const uint32_t m = mask[ti * ntok + r / nhs];
-                float* s = S + r * lds + ti * kTile;
-                __m256 mx = _mm256_loadu_ps(MX + 8 * r);
+        alignas(32) float P[NR][kChunk];
+        __m256 mx[NR];
+        for (int i = 0; i < NR; ++i) mx[i] = ninf;
+        // 1. Logits: scaled, soft-capped, masked.
+        __m256 acc[6][2];
+        for (int u = 0; u < nt; ++u) {
+            tile_dots<NR>(Q + r * hd, hd, KT + u * hd * kTile, acc);
+            for (int i = 0; i < NR; ++i) {
+                const uint32_t m = mask[tiles[u] * ntok + (r + i) / nhs];
                 for (int half = 0; half < 2; ++half) {
-                    __m256 x = _mm256_mul_ps(acc[half], scale);
+                    __m256 x = _mm256_mul_ps(acc[i][half], scale);
                     if (p.softcap > 0) {
                         alignas(32) float tmp[8];
                         _mm256_store_ps(tmp, x);
                         for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
                         x = _mm256_load_ps(tmp);
                     }
-                    x = _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half));
-                    _mm256_storeu_ps(s + 8 * half, x);
-                    mx = _mm256_max_ps(mx, x);
+                    if (m != 0xffff) x = _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half));
+                    _mm256_store_ps(P[i] + u * kTile + 8 * half, x);
+                    mx[i] = _mm256_max_ps(mx[i], x);
                 }
-                _mm256_storeu_ps(MX + 8 * r, mx);
-            };
-            __m256 acc[6][2];
-            for (int64_t r = 0, n = 0; r < R; r += n) {
-                n = rows_per_step(R - r);
-                if (n == 6)
-                    tile_dots<6>(Q + r * hd, hd, KT, acc);
-                else if (n == 4)
-                    tile_dots<4>(Q + r * hd, hd, KT, acc);
-                else if (n == 2)
-                    tile_dots<2>(Q + r * hd, hd, KT, acc);
-                else
-                    tile_dots<1>(Q + r * hd, hd, KT, acc);
-                for (int64_t i = 0; i < n; ++i) finish(r + i, acc[i]);
             }
         }
-
-        // 2. Softmax per row over the active tiles (the maxima came with the logits).
-        for (int64_t r = 0; r < R; ++r) {
-            float* s = S + r * lds;
-            const float mx = hmax(_mm256_loadu_ps(MX + 8 * r));
-            if (mx == -INFINITY) {  // sees nothing: zero probabilities, zero output
-                for (int64_t ti = 0; ti < n_tiles; ++ti)
-                    if (seen[ti]) std::fill(s + ti * kTile, s + ti * kTile + kTile, 0.0f);
-                INV[r] = 0.0f;
+        // 2. Exponentials against the running maximum.
+        for (int i = 0; i < NR; ++i) {
+            const int64_t row = r + i;
+            const float m_old = M[row], m_new = std::max(m_old, hmax(mx[i]));
+            if (m_new == -INFINITY) {  // nothing visible yet: zero weights
+                std::fill(P[i], P[i] + nt * kTile, 0.0f);
                 continue;
             }
-            const __m256 vm = _mm256_set1_ps(mx);
-            // The sum: in float over 4 tiles at a time (at fixed tile indices, so a row's
-            // sum does not depend on which other tiles its item visits), then in double.
-            __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+            if (m_new > m_old) {
+                // e^-inf = 0: a row's first visible cells start from zero.
+                const float alpha = m_old == -INFINITY ? 0.0f : std::exp(m_old - m_new);
+                const __m256 va = _mm256_set1_ps(alpha);
+                float* o = O + row * hd;
+                for (int64_t j = 0; j < hd; j += 8)
+                    _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), va));
+                L[row] *= double(alpha);
+                M[row] = m_new;
+            }
+            const __m256 vm = _mm256_set1_ps(m_new);
             __m256 fsum = _mm256_setzero_ps();
-            for (int64_t ti = 0; ti < n_tiles; ++ti) {
-                if (seen[ti])
-                    for (int half = 0; half < 2; ++half) {
-                        float* e = s + ti * kTile + 8 * half;
-                        const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
-                        _mm256_storeu_ps(e, x);
-                        fsum = _mm256_add_ps(fsum, x);
-                    }
-                if (ti % 4 == 3 || ti == n_tiles - 1) {
-                    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
-                    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
-                    fsum = _mm256_setzero_ps();
-                }
+            for (int k = 0; k < nt * kTile; k += 8) {
+                const __m256 e = exp_neg(_mm256_sub_ps(_mm256_load_ps(P[i] + k), vm));
+                fsum = _mm256_add_ps(fsum, e);
+                _mm256_store_ps(P[i] + k, e);
             }
-            alignas(32) double st[4];
-            _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
-            const double sum = (st[0] + st[1]) + (st[2] + st[3]);
-            INV[r] = sum > 0 ? float(1.0 / sum) : 0.0f;
+            L[row] += double(hsum(fsum));
         }
-
         // 3. O += P·V.
-        for (int64_t ti = 0; ti < n_tiles; ++ti) {
-            const uint32_t any = seen[ti];
-            if (!any) continue;
-            prefetch_tile(&AttnArgs::v_row, a, hk, ti, a.v_row_bytes);
-            for (int cc = 0; cc < kTile; ++cc) {
-                const int64_t c = ti * kTile + cc;
-                float* dst = VT + cc * hd;
-                // Cells no row sees are zero rows: empty cells may hold anything.
-                if ((any >> cc) & 1)
-                    load_row(a.vt, a.v_row(hk, c), dst, hd);
-                else
-                    std::fill(dst, dst + hd, 0.0f);
-            }
-            // P of the tile: normalized here, while the tile's column of S is in L1
-            // (a separate pass over all of S went through L2).
-            float* P = S + ti * kTile;
-            for (int64_t r = 0; r < R; ++r) {
-                const __m256 inv = _mm256_set1_ps(INV[r]);
-                for (int half = 0; half < 2; ++half) {
-                    float* e = P + r * lds + 8 * half;
-                    __m256 w = _mm256_mul_ps(_mm256_loadu_ps(e), inv);
-                    // ggml multiplies the f16 V by the probabilities rounded to f16.
-                    if (a.vt == DType::F16)
-                        w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
-                    _mm256_storeu_ps(e, w);
-                }
-            }
-            for (int64_t r = 0, n = 0; r < R; r += n) {
-                n = rows_per_step(R - r);
-                if (n == 6)
-                    rows_pv<6>(P + r * lds, lds, VT, hd, O + r * hd);
-                else if (n == 4)
-                    rows_pv<4>(P + r * lds, lds, VT, hd, O + r * hd);
-                else if (n == 2)
-                    rows_pv<2>(P + r * lds, lds, VT, hd, O + r * hd);
-                else
-                    rows_pv<1>(P + r * lds, lds, VT, hd, O + r * hd);
-            }
+        int64_t j = 0;
+        for (; j + 16 <= hd; j += 16) tile_pv<NR, 2>(P[0], kChunk, 1, VT, hd, O + r * hd, j, nt);
+        if (j < hd) tile_pv<NR, 1>(P[0], kChunk, 1, VT, hd, O + r * hd, j, nt);
+    }
+};
+
+void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
+    thread_local Scratch sc;
+    const int64_t hd = a.hd, nh = a.n_head, n_kv = a.n_kv;
+    const int64_t nhs = h1 - h0, ntok = t1 - t0, R = nhs * ntok;
+    const int64_t n_tiles = (n_kv + kTile - 1) / kTile;
+    float* Q = Scratch::get(sc.q, size_t(R * hd));
+    float* O = Scratch::get(sc.o, size_t(R * hd));
+    float* KT = Scratch::get(sc.kt, size_t(kChunkTiles * hd * kTile));
+    float* VT = Scratch::get(sc.vt, size_t(kChunkTiles * kTile * hd));
+    float* M = Scratch::get(sc.m, size_t(R));
+    double* L = Scratch::get(sc.l, size_t(R));
+    uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
+    uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
+
+    for (int64_t r = 0; r < R; ++r)
+        load_query(a, a.q + ((t0 + r / nhs) * nh + h0 + r % nhs) * hd, Q + r * hd);
+    visibility(a, t0, ntok, n_tiles, mask, seen);
+    std::fill(O, O + R * hd, 0.0f);
+    std::fill(M, M + R, -INFINITY);
+    std::fill(L, L + R, 0.0);
+
+    // Chunks at fixed tile indices, so that a row's operations do not depend on which
+    // other rows share its item; tiles no row of the item sees are skipped (for a row
+    // that sees none of a tile, taking it would add exact zeros).
+    for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
+        int64_t tiles[kChunkTiles];
+        int nt = 0;
+        for (int64_t ti = c0; ti < std::min(n_tiles, c0 + kChunkTiles); ++ti)
+            if (seen[ti]) tiles[nt++] = ti;
+        if (nt == 0) continue;
+        for (int u = 0; u < nt; ++u) {
+            prefetch_tile(&AttnArgs::k_row, a, hk, tiles[u], a.k_row_bytes);
+            prefetch_tile(&AttnArgs::v_row, a, hk, tiles[u], a.v_row_bytes);
+            load_k_tile(a, hk, tiles[u], VT + u * kTile * hd, KT + u * hd * kTile);
+        }
+        for (int u = 0; u < nt; ++u)
+            load_v_tile(a, hk, tiles[u], seen[tiles[u]], VT + u * kTile * hd);
+        const ChunkPass pass{a, Q, O, M, L, mask, ntok, nhs, tiles, nt, KT, VT};
+        for (int64_t r = 0, n = 0; r < R; r += n) {
+            n = rows_per_step(R - r);
+            if (n == 6)
+                pass.rows<6>(r);
+            else if (n == 4)
+                pass.rows<4>(r);
+            else if (n == 2)
+                pass.rows<2>(r);
+            else
+                pass.rows<1>(r);
         }
     }
 
-    for (int64_t r = 0; r < R; ++r) {
-        const int64_t t = t0 + r / nhs, h = h0 + r % nhs;
-        std::memcpy(a.out + (t * nh + h) * hd, O + r * hd, size_t(hd) * 4);
+    for (int64_t r = 0; r < R; ++r) store_output(a, t0 + r / nhs, h0 + r % nhs, O + r * hd, L[r]);
+}
+
+// Few rows (decode: one token's query heads of a KV head). Transposing and staging a K
+// tile for a handful of rows costs as much as the products, so here each row is a lane:
+// a cell's K row is converted as it is loaded and multiplied into every row's
+// accumulator, and reduce8_ps turns the 8 accumulators into one vector of logits, row r
+// in lane r. The online softmax then runs on all rows at once. NR = 8 takes one cell per
+// step, NR = 4 two (rows 4-7 then stay empty: -inf logits, zero weights). Each output
+// row goes through the same operations for either NR and whatever the item's other rows,
+// so the results do not depend on how the work is split.
+template <int NR, int HD>
+void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
+    constexpr int kCells = 8 / NR;  // cells per step
+    thread_local Scratch sc;
+    // A head_dim known at compile time puts every Q operand at a fixed offset from one
+    // register and unrolls the dot products.
+    const int64_t hd = HD > 0 ? HD : a.hd, nh = a.n_head, n_kv = a.n_kv;
+    const int64_t nhs = h1 - h0, ntok = t1 - t0, R = nhs * ntok;
+    const int64_t n_tiles = (n_kv + kTile - 1) / kTile;
+    const AttentionParams& p = a.p;
+    // Q rows [NR][hd] (rows past R zero), then a zero K row (f32 or f16) for cells past n_kv.
+    float* Q = Scratch::get(sc.q, size_t((NR + 1) * hd));
+    float* O = Scratch::get(sc.o, size_t(8 * hd));
+    float* VT = Scratch::get(sc.vt, size_t(kChunkTiles * kTile * hd));
+    uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
+    uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
+    std::fill(Q, Q + (NR + 1) * hd, 0.0f);
+    for (int64_t r = 0; r < R; ++r)
+        load_query(a, a.q + ((t0 + r / nhs) * nh + h0 + r % nhs) * hd, Q + r * hd);
+    const uint8_t* zero_row = reinterpret_cast<const uint8_t*>(Q + NR * hd);
+    visibility(a, t0, ntok, n_tiles, mask, seen);
+    std::fill(O, O + 8 * hd, 0.0f);
+
+    const bool f16k = a.kt == DType::F16;
+    const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
+    __m256 M = ninf;                                             // running maxima
+    __m256d L0 = _mm256_setzero_pd(), L1 = _mm256_setzero_pd();  // sums, rows 0-3 and 4-7
+    alignas(32) float S[kChunk][8];                              // [cell][row]
+    for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
+        int64_t tiles[kChunkTiles];
+        int nt = 0;
+        for (int64_t ti = c0; ti < std::min(n_tiles, c0 + kChunkTiles); ++ti)
+            if (seen[ti]) tiles[nt++] = ti;
+        if (nt == 0) continue;
+        for (int u = 0; u < nt; ++u) {
+            prefetch_tile(&AttnArgs::k_row, a, hk, tiles[u], a.k_row_bytes);
+            prefetch_tile(&AttnArgs::v_row, a, hk, tiles[u], a.v_row_bytes);
+        }
+        // 1. Logits, row r in lane r: scaled, soft-capped, masked.
+        __m256 mx = ninf;
+        for (int u = 0; u < nt; ++u) {
+            const int64_t ti = tiles[u];
+            // Visible rows of each cell, a bit per row (token tl's rows are nhs bits).
+            uint32_t rows_of[kTile] = {};
+            for (int64_t tl = 0; tl < ntok; ++tl) {
+                const uint32_t m = mask[ti * ntok + tl], bits = ((1u << nhs) - 1) << (tl * nhs);
+                for (int cc = 0; cc < kTile; ++cc) rows_of[cc] |= (m >> cc) & 1 ? bits : 0;
+            }
+            for (int cc = 0; cc < kTile; cc += kCells) {
+                const uint8_t* kr[kCells];
+                for (int i = 0; i < kCells; ++i) {
+                    const int64_t c = ti * kTile + cc + i;
+                    kr[i] = c < n_kv ? a.k_row(hk, c) : zero_row;
+                }
+                __m256 acc[8];
+                for (__m256& x : acc) x = _mm256_setzero_ps();
+                for (int64_t j = 0; j < hd; j += 8) {
+#pragma GCC unroll 2
+                    for (int i = 0; i < kCells; ++i) {
+                        const __m256 kv =
+                            f16k ? _mm256_cvtph_ps(_mm_loadu_si128(
+                                       reinterpret_cast<const __m128i*>(kr[i] + 2 * j)))
+                                 : _mm256_loadu_ps(reinterpret_cast<const float*>(kr[i]) + j);
+#pragma GCC unroll 8
+                        for (int r = 0; r < NR; ++r)
+                            acc[i * NR + r] = _mm256_fmadd_ps(_mm256_loadu_ps(Q + r * hd + j), kv,
+                                                              acc[i * NR + r]);
+                    }
+                }
+                const __m256 sums = reduce8_ps(acc);
+                for (int i = 0; i < kCells; ++i) {
+                    // Cell cc + i's logits: lanes [i NR, i NR + NR) of sums, moved to lane 0 on.
+                    __m256 x =
+                        NR == 8 ? sums
+                                : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(sums)
+                                                                : _mm256_extractf128_ps(sums, 1));
+                    x = _mm256_mul_ps(x, scale);
+                    if (p.softcap > 0) {
+                        alignas(32) float tmp[8];
+                        _mm256_store_ps(tmp, x);
+                        for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
+                        x = _mm256_load_ps(tmp);
+                    }
+                    x = _mm256_blendv_ps(ninf, x, bit_mask(rows_of[cc + i], 0));
+                    _mm256_store_ps(S[u * kTile + cc + i], x);
+                    mx = _mm256_max_ps(mx, x);
+                }
+            }
+        }
+        // 2. Exponentials against the running maxima. Rows that have seen nothing yet keep
+        // -inf and take 0 as their offset: their weights are e^-inf = 0.
+        const __m256 m_new = _mm256_max_ps(M, mx);
+        const __m256 off =
+            _mm256_blendv_ps(m_new, _mm256_setzero_ps(), _mm256_cmp_ps(m_new, ninf, _CMP_EQ_OQ));
+        const __m256 alpha = exp_neg(_mm256_sub_ps(M, off));  // exactly 1 where M holds
+        M = m_new;
+        __m256 fsum = _mm256_setzero_ps();
+        for (int k = 0; k < nt * kTile; ++k) {
+            const __m256 e = exp_neg(_mm256_sub_ps(_mm256_load_ps(S[k]), off));
+            fsum = _mm256_add_ps(fsum, e);
+            _mm256_store_ps(S[k], e);
+        }
+        L0 = _mm256_add_pd(_mm256_mul_pd(L0, _mm256_cvtps_pd(_mm256_castps256_ps128(alpha))),
+                           _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
+        L1 = _mm256_add_pd(_mm256_mul_pd(L1, _mm256_cvtps_pd(_mm256_extractf128_ps(alpha, 1))),
+                           _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
+        alignas(32) float al[8];
+        _mm256_store_ps(al, alpha);
+        for (int r = 0; r < NR; ++r)
+            if (al[r] != 1.0f) {
+                const __m256 va = _mm256_set1_ps(al[r]);
+                for (int64_t j = 0; j < hd; j += 8)
+                    _mm256_storeu_ps(O + r * hd + j,
+                                     _mm256_mul_ps(_mm256_loadu_ps(O + r * hd + j), va));
+            }
+        // 3. O += P·V, P of row r and cell k at S[k][r].
+        for (int u = 0; u < nt; ++u)
+            load_v_tile(a, hk, tiles[u], seen[tiles[u]], VT + u * kTile * hd);
+        for (int r = 0; r < NR; r += 4) {
+            int64_t j = 0;
+            for (; j + 16 <= hd; j += 16) tile_pv<4, 2>(S[0] + r, 1, 8, VT, hd, O + r * hd, j, nt);
+            if (j < hd) tile_pv<4, 1>(S[0] + r, 1, 8, VT, hd, O + r * hd, j, nt);
+        }
     }
+
+    alignas(32) double l[8];
+    _mm256_store_pd(l, L0);
+    _mm256_store_pd(l + 4, L1);
+    for (int64_t r = 0; r < R; ++r) store_output(a, t0 + r / nhs, h0 + r % nhs, O + r * hd, l[r]);
+}
+
+template <int NR>
+void block_rows_hd(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
+    if (a.hd == 64)
+        block_rows<NR, 64>(a, hk, h0, h1, t0, t1);
+    else if (a.hd == 128)
+        block_rows<NR, 128>(a, hk, h0, h1, t0, t1);
+    else
+        block_rows<NR, 0>(a, hk, h0, h1, t0, t1);
+}
+
+void block_rows_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0,
+                     int64_t t1) {
+    if ((h1 - h0) * (t1 - t0) <= 4)
+        block_rows_hd<4>(a, hk, h0, h1, t0, t1);
+    else
+        block_rows_hd<8>(a, hk, h0, h1, t0, t1);
 }
 
 }  // namespace
@@ -410,6 +570,11 @@ AttnBlockFn attention_block_avx2(const AttnArgs& a) {
     for (DType t : {a.kt, a.vt})
         if (t != DType::F32 && t != DType::F16 && !(t == DType::Q8_0 && a.hd % 32 == 0))
             return nullptr;
+    // At most 8 rows per item in every split of this call (its tokens times a KV head's
+    // query heads): the row-per-lane kernel. Chosen for the whole call, so that a row's
+    // result never depends on the split.
+    const int64_t group = a.n_head_kv > 0 ? a.n_head / a.n_head_kv : 0;
+    if (a.kt != DType::Q8_0 && a.n_tokens * group <= 8) return &block_rows_avx2;
     return &block_avx2;
 }
 
