@@ -274,6 +274,20 @@ void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, ui
     }
 }
 
+// The tiles of the chunk from tile c0 that some row of the item sees, in `tiles`; returns
+// how many, and prefetches the K and V rows kPrefetchTiles ahead of each.
+int chunk_tiles(const AttnArgs& a, int64_t hk, const uint16_t* seen, int64_t n_tiles, int64_t c0,
+                int64_t (&tiles)[kChunkTiles]) {
+    int nt = 0;
+    for (int64_t ti = c0; ti < std::min(n_tiles, c0 + kChunkTiles); ++ti)
+        if (seen[ti]) tiles[nt++] = ti;
+    for (int u = 0; u < nt; ++u) {
+        prefetch_tile(&AttnArgs::k_row, a, hk, tiles[u], a.k_row_bytes);
+        prefetch_tile(&AttnArgs::v_row, a, hk, tiles[u], a.v_row_bytes);
+    }
+    return nt;
+}
+
 // One chunk of cells (its visible tiles converted: KT [u][hd][16], VT [u][16][hd]) for the
 // item's rows, NR rows at a time, with the online softmax: each row keeps its running
 // maximum M, its sum of exponentials L (in double) and its unnormalized output O. A
@@ -378,15 +392,10 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     // that sees none of a tile, taking it would add exact zeros).
     for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
         int64_t tiles[kChunkTiles];
-        int nt = 0;
-        for (int64_t ti = c0; ti < std::min(n_tiles, c0 + kChunkTiles); ++ti)
-            if (seen[ti]) tiles[nt++] = ti;
+        const int nt = chunk_tiles(a, hk, seen, n_tiles, c0, tiles);
         if (nt == 0) continue;
-        for (int u = 0; u < nt; ++u) {
-            prefetch_tile(&AttnArgs::k_row, a, hk, tiles[u], a.k_row_bytes);
-            prefetch_tile(&AttnArgs::v_row, a, hk, tiles[u], a.v_row_bytes);
+        for (int u = 0; u < nt; ++u)
             load_k_tile(a, hk, tiles[u], VT + u * kTile * hd, KT + u * hd * kTile);
-        }
         for (int u = 0; u < nt; ++u)
             load_v_tile(a, hk, tiles[u], seen[tiles[u]], VT + u * kTile * hd);
         const ChunkPass pass{a, Q, O, M, L, mask, ntok, nhs, tiles, nt, KT, VT};
@@ -444,14 +453,8 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     alignas(32) float S[kChunk][8];                              // [cell][row]
     for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
         int64_t tiles[kChunkTiles];
-        int nt = 0;
-        for (int64_t ti = c0; ti < std::min(n_tiles, c0 + kChunkTiles); ++ti)
-            if (seen[ti]) tiles[nt++] = ti;
+        const int nt = chunk_tiles(a, hk, seen, n_tiles, c0, tiles);
         if (nt == 0) continue;
-        for (int u = 0; u < nt; ++u) {
-            prefetch_tile(&AttnArgs::k_row, a, hk, tiles[u], a.k_row_bytes);
-            prefetch_tile(&AttnArgs::v_row, a, hk, tiles[u], a.v_row_bytes);
-        }
         // 1. Logits, row r in lane r: scaled, soft-capped, masked.
         __m256 mx = ninf;
         for (int u = 0; u < nt; ++u) {
