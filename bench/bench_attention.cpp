@@ -1,6 +1,7 @@
 // Attention at TinyLlama-1.1B's shape (32 heads, 4 KV heads, head_dim 64, f16 cache):
 // the scalar reference against the blocked fast path, prefill of N tokens (causal, cells
-// 0..N-1), decode of one token against N cells, and a prompt after cached tokens. Threads:
+// 0..N-1), decode of one token against N cells, and a prompt after cached tokens; and
+// decode at Llama-2-7B's (32 heads, each its own KV head, head_dim 128). Threads:
 // LCX_BENCH_THREADS (default 2).
 #include <benchmark/benchmark.h>
 
@@ -20,11 +21,13 @@ int bench_threads() {
     return e ? std::atoi(e) : 2;
 }
 
-// range(0): 1 = fast path, 0 = reference; range(1): cells; range(2): tokens (1 = decode).
+// range(0): 1 = fast path, 0 = reference; range(1): cells; range(2): tokens (1 = decode);
+// range(3): 0 = TinyLlama's shape, 1 = Llama-2-7B's.
 void BM_Attention(benchmark::State& state) {
     const bool fast = state.range(0) != 0;
     const int64_t n_kv = state.range(1), nt = state.range(2);
-    const int64_t hd = 64, nh = 32, nkvh = 4;
+    const bool mha = state.range(3) != 0;
+    const int64_t hd = mha ? 128 : 64, nh = 32, nkvh = mha ? 32 : 4;
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     lcx::Tensor q = lcx::Tensor::zeros(lcx::DType::F32, {hd, nh, nt});
@@ -75,15 +78,18 @@ void BM_Attention(benchmark::State& state) {
                                                    benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Attention)
-    ->ArgsProduct({{0, 1}, {512}, {512, 1}})
-    ->Args({0, 2048, 1})
-    ->Args({1, 2048, 1})
-    ->Args({1, 2048, 2048})
+    ->ArgsProduct({{0, 1}, {512}, {512, 1}, {0}})
+    ->Args({0, 2048, 1, 0})
+    ->Args({1, 2048, 1, 0})
+    ->Args({1, 2048, 2048, 0})
     // A 512-token prompt after 2048 cached tokens (pp512 @ d2048).
-    ->Args({1, 2560, 512})
+    ->Args({1, 2560, 512, 0})
     // Decode against 32 MiB of K and V: from memory, as a model's cache is read (the
     // weights stream through the caches between two layers' attention).
-    ->Args({1, 32768, 1})
+    ->Args({1, 32768, 1, 0})
+    // Multi-head decode: 32 MiB of K and V per layer at 2048 cells.
+    ->Args({0, 2048, 1, 1})
+    ->Args({1, 2048, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -172,7 +172,8 @@ TEST(Attention, FastMatchesReferenceOnRandomShapes) {
 }
 
 // Calls of at most 8 rows per KV head (decode, and a few tokens of a small group) take
-// the row-per-lane kernel: every head_dim it specializes (64, 128) or not, groups of 8 to 1
+// the row-per-lane kernel, and those of one (multi-head attention decoding a token) the
+// single-row kernel: every head_dim they specialize (64, 128) or not, groups of 8 to 1
 // query heads, one to several tokens (each with its own causal limit), on 1 thread (whole
 // groups per item) and 4 (items split a group's heads), empty cells, windows,
 // soft-capping and a Q8_0 V.
@@ -182,9 +183,10 @@ TEST(Attention, FewRowsMatchReference) {
     const struct {
         int64_t hd, nh, nkvh, nt;
     } shapes[] = {{64, 32, 4, 1}, {128, 8, 2, 2},  {64, 8, 4, 4}, {32, 4, 4, 5},
-                  {80, 12, 3, 2}, {128, 16, 2, 1}, {64, 3, 1, 2}, {64, 8, 1, 1}};
-    for (int iter = 0; iter < 48; ++iter) {
-        const auto& sh = shapes[iter % 8];
+                  {80, 12, 3, 2}, {128, 16, 2, 1}, {64, 3, 1, 2}, {64, 8, 1, 1},
+                  {128, 4, 4, 1}, {64, 2, 2, 1},   {40, 3, 3, 1}};
+    for (int iter = 0; iter < 66; ++iter) {
+        const auto& sh = shapes[iter % 11];
         Case c{sh.hd, sh.nh, sh.nkvh, sh.nt, 0, 0, DType::F16, DType::F16, {}, false};
         c.nctx = 40 + int64_t(rng() % 300);
         c.n_kv = std::max<int64_t>(c.nt, c.nctx - int64_t(rng() % 8));
@@ -203,7 +205,7 @@ TEST(Attention, FewRowsMatchReference) {
         Tensor got = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
         const cpu::AttnArgs aw = args(c, d, want), ag = args(c, d, got);
         ASSERT_NE(cpu::attention_block_avx2(ag), nullptr);
-        ThreadPool& pool = pools[(iter / 8) % 2];
+        ThreadPool& pool = pools[(iter / 11) % 2];
         cpu::attention_run(aw, false, pool);
         cpu::attention_run(ag, true, pool);
         const double tol = tolerance(c, d);

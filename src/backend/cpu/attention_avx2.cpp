@@ -558,6 +558,133 @@ void block_rows_hd(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_
         block_rows<NR, 0>(a, hk, h0, h1, t0, t1);
 }
 
+// A cache row's 8 values from j on, as floats: f16 (converted as loaded) or f32.
+inline __m256 load8(bool f16, const uint8_t* row, int64_t j) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * j)))
+               : _mm256_loadu_ps(reinterpret_cast<const float*>(row) + j);
+}
+
+// o[0, 8 NB) += Σ_c e[c] v_c[0, 8 NB) over the chunk's n cells (v_c = vrows[c] from column
+// j0 on): NB independent accumulators, each V value converted once.
+template <int NB>
+inline void row_pv(const float* e, const uint8_t* const* vrows, int n, bool f16, int64_t j0,
+                   float* o) {
+    __m256 acc[NB];
+    for (int b = 0; b < NB; ++b) acc[b] = _mm256_loadu_ps(o + 8 * b);
+    for (int c = 0; c < n; ++c) {
+        const __m256 w = _mm256_broadcast_ss(e + c);
+#pragma GCC unroll 8
+        for (int b = 0; b < NB; ++b)
+            acc[b] = _mm256_fmadd_ps(w, load8(f16, vrows[c], j0 + 8 * b), acc[b]);
+    }
+    for (int b = 0; b < NB; ++b) _mm256_storeu_ps(o + 8 * b, acc[b]);
+}
+
+// One query row per KV head and call (multi-head attention decoding one token): nothing
+// to share a K or V row with, so each is read once, straight from the cache. K·Q takes 8
+// cells at a time, a cell per accumulator, and reduce8_ps gives their 8 logits in one
+// vector; P·V broadcasts each weight over up to 64 columns of accumulators. Every K and V
+// value is converted once, the least an f16 cache allows; the tile kernels transposed
+// and staged each tile for this single row.
+template <int HD>
+void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, int64_t) {
+    thread_local Scratch sc;
+    const int64_t hd = HD > 0 ? HD : a.hd, n_kv = a.n_kv;
+    const int64_t n_tiles = (n_kv + kTile - 1) / kTile;
+    const AttentionParams& p = a.p;
+    float* Q = Scratch::get(sc.q, size_t(2 * hd));  // the query, then a zero row
+    float* O = Scratch::get(sc.o, size_t(hd));
+    uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles));
+    uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
+    std::fill(Q + hd, Q + 2 * hd, 0.0f);
+    load_query(a, a.q + (t0 * a.n_head + h0) * hd, Q);
+    const uint8_t* zero_row = reinterpret_cast<const uint8_t*>(Q + hd);
+    visibility(a, t0, 1, n_tiles, mask, seen);
+    std::fill(O, O + hd, 0.0f);
+
+    const bool f16k = a.kt == DType::F16, f16v = a.vt == DType::F16;
+    const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
+    float M = -INFINITY;
+    double L = 0;
+    alignas(32) float S[kChunk];
+    const uint8_t* vrows[kChunk];
+    for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
+        int64_t tiles[kChunkTiles];
+        const int nt = chunk_tiles(a, hk, seen, n_tiles, c0, tiles);
+        if (nt == 0) continue;
+        // 1. Logits, cell c of the chunk in S[c]: scaled, soft-capped, masked.
+        __m256 mx = ninf;
+        for (int u = 0; u < nt; ++u) {
+            const uint32_t m = mask[tiles[u]];
+            for (int cc = 0; cc < kTile; cc += 8) {
+                const uint8_t* kr[8];
+                for (int i = 0; i < 8; ++i) {
+                    const int64_t c = tiles[u] * kTile + cc + i;
+                    const bool vis = (m >> (cc + i)) & 1;
+                    kr[i] = vis ? a.k_row(hk, c) : zero_row;
+                    // Cells the row does not see are zero rows: they may hold anything.
+                    vrows[u * kTile + cc + i] = vis ? a.v_row(hk, c) : zero_row;
+                }
+                __m256 acc[8];
+                for (__m256& x : acc) x = _mm256_setzero_ps();
+                for (int64_t j = 0; j < hd; j += 8) {
+                    const __m256 q = _mm256_loadu_ps(Q + j);
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; ++i)
+                        acc[i] = _mm256_fmadd_ps(q, load8(f16k, kr[i], j), acc[i]);
+                }
+                __m256 x = _mm256_mul_ps(reduce8_ps(acc), scale);
+                if (p.softcap > 0) {
+                    alignas(32) float tmp[8];
+                    _mm256_store_ps(tmp, x);
+                    for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
+                    x = _mm256_load_ps(tmp);
+                }
+                x = _mm256_blendv_ps(ninf, x, bit_mask(m, cc));
+                _mm256_store_ps(S + u * kTile + cc, x);
+                mx = _mm256_max_ps(mx, x);
+            }
+        }
+        // 2. Exponentials against the running maximum.
+        const float m_new = std::max(M, hmax(mx));
+        if (m_new == -INFINITY) continue;  // nothing visible yet: the chunk adds zeros
+        if (m_new > M) {
+            // e^-inf = 0: the first visible cells start from zero.
+            const float alpha = M == -INFINITY ? 0.0f : std::exp(M - m_new);
+            const __m256 va = _mm256_set1_ps(alpha);
+            for (int64_t j = 0; j < hd; j += 8)
+                _mm256_storeu_ps(O + j, _mm256_mul_ps(_mm256_loadu_ps(O + j), va));
+            L *= double(alpha);
+            M = m_new;
+        }
+        const __m256 vm = _mm256_set1_ps(m_new);
+        __m256 fsum = _mm256_setzero_ps();
+        for (int k = 0; k < nt * kTile; k += 8) {
+            const __m256 e = exp_neg(_mm256_sub_ps(_mm256_load_ps(S + k), vm));
+            fsum = _mm256_add_ps(fsum, e);
+            _mm256_store_ps(S + k, e);
+        }
+        L += double(hsum(fsum));
+        // 3. O += P·V, 64 columns at a time.
+        int64_t j = 0;
+        for (; j + 64 <= hd; j += 64) row_pv<8>(S, vrows, nt * kTile, f16v, j, O + j);
+        for (; j + 32 <= hd; j += 32) row_pv<4>(S, vrows, nt * kTile, f16v, j, O + j);
+        for (; j + 16 <= hd; j += 16) row_pv<2>(S, vrows, nt * kTile, f16v, j, O + j);
+        for (; j < hd; j += 8) row_pv<1>(S, vrows, nt * kTile, f16v, j, O + j);
+    }
+    store_output(a, t0, h0, O, L);
+}
+
+void block_row1_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0,
+                     int64_t t1) {
+    if (a.hd == 64)
+        block_row1<64>(a, hk, h0, h1, t0, t1);
+    else if (a.hd == 128)
+        block_row1<128>(a, hk, h0, h1, t0, t1);
+    else
+        block_row1<0>(a, hk, h0, h1, t0, t1);
+}
+
 void block_rows_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0,
                      int64_t t1) {
     if ((h1 - h0) * (t1 - t0) <= 4)
@@ -573,11 +700,14 @@ AttnBlockFn attention_block_avx2(const AttnArgs& a) {
     for (DType t : {a.kt, a.vt})
         if (t != DType::F32 && t != DType::F16 && !(t == DType::Q8_0 && a.hd % 32 == 0))
             return nullptr;
-    // At most 8 rows per item in every split of this call (its tokens times a KV head's
-    // query heads): the row-per-lane kernel. Chosen for the whole call, so that a row's
-    // result never depends on the split.
+    // Chosen for the whole call, so that a row's result never depends on the split: one
+    // row per KV head (multi-head attention, one token), the single-row kernel; at most 8
+    // rows per item in every split (the call's tokens times a KV head's query heads), the
+    // row-per-lane kernel.
     const int64_t group = a.n_head_kv > 0 ? a.n_head / a.n_head_kv : 0;
-    if (a.kt != DType::Q8_0 && a.n_tokens * group <= 8) return &block_rows_avx2;
+    const int64_t rows = a.n_tokens * group;
+    if (rows == 1 && a.kt != DType::Q8_0 && a.vt != DType::Q8_0) return &block_row1_avx2;
+    if (rows <= 8 && a.kt != DType::Q8_0) return &block_rows_avx2;
     return &block_avx2;
 }
 
