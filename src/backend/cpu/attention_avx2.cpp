@@ -191,6 +191,32 @@ void load_v_tile(const AttnArgs& a, int64_t hk, int64_t ti, uint32_t seen, float
     }
 }
 
+// Logits from their dot products: scaled, then soft-capped (cap · tanh(x / cap)) when the
+// model asks for it.
+inline __m256 scaled_logits(__m256 dots, const AttentionParams& p) {
+    __m256 x = _mm256_mul_ps(dots, _mm256_set1_ps(p.scale));
+    if (p.softcap > 0) {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, x);
+        for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
+        x = _mm256_load_ps(tmp);
+    }
+    return x;
+}
+
+// o[0, hd) *= alpha.
+inline void scale_row(float* o, int64_t hd, float alpha) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int64_t j = 0; j < hd; j += 8)
+        _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), va));
+}
+
+// A cache row's 8 values from j on, as floats: f16 (converted as loaded) or f32.
+inline __m256 load8(bool f16, const uint8_t* row, int64_t j) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * j)))
+               : _mm256_loadu_ps(reinterpret_cast<const float*>(row) + j);
+}
+
 // A query row in the precision of the K·Q product: f16-rounded for an f16 cache,
 // Q8_0-quantized for a Q8_0 one.
 void load_query(const AttnArgs& a, const float* src, float* dst) {
@@ -308,7 +334,7 @@ struct ChunkPass {
     void rows(int64_t r) const {
         const int64_t hd = a.hd;
         const AttentionParams& p = a.p;
-        const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
+        const __m256 ninf = _mm256_set1_ps(-INFINITY);
         alignas(32) float P[NR][kChunk];
         __m256 mx[NR];
         for (int i = 0; i < NR; ++i) mx[i] = ninf;
@@ -319,13 +345,7 @@ struct ChunkPass {
             for (int i = 0; i < NR; ++i) {
                 const uint32_t m = mask[tiles[u] * ntok + (r + i) / nhs];
                 for (int half = 0; half < 2; ++half) {
-                    __m256 x = _mm256_mul_ps(acc[i][half], scale);
-                    if (p.softcap > 0) {
-                        alignas(32) float tmp[8];
-                        _mm256_store_ps(tmp, x);
-                        for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
-                        x = _mm256_load_ps(tmp);
-                    }
+                    __m256 x = scaled_logits(acc[i][half], p);
                     if (m != 0xffff) x = _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half));
                     _mm256_store_ps(P[i] + u * kTile + 8 * half, x);
                     mx[i] = _mm256_max_ps(mx[i], x);
@@ -343,10 +363,7 @@ struct ChunkPass {
             if (m_new > m_old) {
                 // e^-inf = 0: a row's first visible cells start from zero.
                 const float alpha = m_old == -INFINITY ? 0.0f : std::exp(m_old - m_new);
-                const __m256 va = _mm256_set1_ps(alpha);
-                float* o = O + row * hd;
-                for (int64_t j = 0; j < hd; j += 8)
-                    _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), va));
+                scale_row(O + row * hd, hd, alpha);
                 L[row] *= double(alpha);
                 M[row] = m_new;
             }
@@ -447,7 +464,7 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     std::fill(O, O + 8 * hd, 0.0f);
 
     const bool f16k = a.kt == DType::F16;
-    const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
     __m256 M = ninf;                                             // running maxima
     __m256d L0 = _mm256_setzero_pd(), L1 = _mm256_setzero_pd();  // sums, rows 0-3 and 4-7
     alignas(32) float S[kChunk][8];                              // [cell][row]
@@ -476,10 +493,7 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                 for (int64_t j = 0; j < hd; j += 8) {
 #pragma GCC unroll 2
                     for (int i = 0; i < kCells; ++i) {
-                        const __m256 kv =
-                            f16k ? _mm256_cvtph_ps(_mm_loadu_si128(
-                                       reinterpret_cast<const __m128i*>(kr[i] + 2 * j)))
-                                 : _mm256_loadu_ps(reinterpret_cast<const float*>(kr[i]) + j);
+                        const __m256 kv = load8(f16k, kr[i], j);
 #pragma GCC unroll 8
                         for (int r = 0; r < NR; ++r)
                             acc[i * NR + r] = _mm256_fmadd_ps(_mm256_loadu_ps(Q + r * hd + j), kv,
@@ -493,14 +507,7 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                         NR == 8 ? sums
                                 : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(sums)
                                                                 : _mm256_extractf128_ps(sums, 1));
-                    x = _mm256_mul_ps(x, scale);
-                    if (p.softcap > 0) {
-                        alignas(32) float tmp[8];
-                        _mm256_store_ps(tmp, x);
-                        for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
-                        x = _mm256_load_ps(tmp);
-                    }
-                    x = _mm256_blendv_ps(ninf, x, bit_mask(rows_of[cc + i], 0));
+                    x = _mm256_blendv_ps(ninf, scaled_logits(x, p), bit_mask(rows_of[cc + i], 0));
                     _mm256_store_ps(S[u * kTile + cc + i], x);
                     mx = _mm256_max_ps(mx, x);
                 }
@@ -526,12 +533,7 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         alignas(32) float al[8];
         _mm256_store_ps(al, alpha);
         for (int r = 0; r < NR; ++r)
-            if (al[r] != 1.0f) {
-                const __m256 va = _mm256_set1_ps(al[r]);
-                for (int64_t j = 0; j < hd; j += 8)
-                    _mm256_storeu_ps(O + r * hd + j,
-                                     _mm256_mul_ps(_mm256_loadu_ps(O + r * hd + j), va));
-            }
+            if (al[r] != 1.0f) scale_row(O + r * hd, hd, al[r]);
         // 3. O += P·V, P of row r and cell k at S[k][r].
         for (int u = 0; u < nt; ++u)
             load_v_tile(a, hk, tiles[u], seen[tiles[u]], VT + u * kTile * hd);
@@ -556,12 +558,6 @@ void block_rows_hd(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_
         block_rows<NR, 128>(a, hk, h0, h1, t0, t1);
     else
         block_rows<NR, 0>(a, hk, h0, h1, t0, t1);
-}
-
-// A cache row's 8 values from j on, as floats: f16 (converted as loaded) or f32.
-inline __m256 load8(bool f16, const uint8_t* row, int64_t j) {
-    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * j)))
-               : _mm256_loadu_ps(reinterpret_cast<const float*>(row) + j);
 }
 
 // o[0, 8 NB) += Σ_c e[c] v_c[0, 8 NB) over the chunk's n cells (v_c = vrows[c] from column
@@ -603,7 +599,7 @@ void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, 
     std::fill(O, O + hd, 0.0f);
 
     const bool f16k = a.kt == DType::F16, f16v = a.vt == DType::F16;
-    const __m256 scale = _mm256_set1_ps(p.scale), ninf = _mm256_set1_ps(-INFINITY);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
     float M = -INFINITY;
     double L = 0;
     alignas(32) float S[kChunk];
@@ -633,14 +629,8 @@ void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, 
                     for (int i = 0; i < 8; ++i)
                         acc[i] = _mm256_fmadd_ps(q, load8(f16k, kr[i], j), acc[i]);
                 }
-                __m256 x = _mm256_mul_ps(reduce8_ps(acc), scale);
-                if (p.softcap > 0) {
-                    alignas(32) float tmp[8];
-                    _mm256_store_ps(tmp, x);
-                    for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
-                    x = _mm256_load_ps(tmp);
-                }
-                x = _mm256_blendv_ps(ninf, x, bit_mask(m, cc));
+                const __m256 x =
+                    _mm256_blendv_ps(ninf, scaled_logits(reduce8_ps(acc), p), bit_mask(m, cc));
                 _mm256_store_ps(S + u * kTile + cc, x);
                 mx = _mm256_max_ps(mx, x);
             }
@@ -651,9 +641,7 @@ void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, 
         if (m_new > M) {
             // e^-inf = 0: the first visible cells start from zero.
             const float alpha = M == -INFINITY ? 0.0f : std::exp(M - m_new);
-            const __m256 va = _mm256_set1_ps(alpha);
-            for (int64_t j = 0; j < hd; j += 8)
-                _mm256_storeu_ps(O + j, _mm256_mul_ps(_mm256_loadu_ps(O + j), va));
+            scale_row(O, hd, alpha);
             L *= double(alpha);
             M = m_new;
         }
