@@ -12,7 +12,6 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/thread_pool.h"
-#include "quant/quant.h"
 
 namespace lcx {
 namespace {
@@ -98,30 +97,12 @@ cpu::AttnArgs args(const Case& c, const Data& d, Tensor& out) {
     return a;
 }
 
-// Largest |value| of a cache tensor, read back as f32.
-float max_abs(const Tensor& t) {
-    std::vector<float> row(size_t(t.ne(0)));
-    float m = 0;
-    for (int64_t i2 = 0; i2 < t.ne(2); ++i2)
-        for (int64_t i1 = 0; i1 < t.ne(1); ++i1) {
-            dequantize_row(t.type(), t.row(i1, i2), row.data(), t.ne(0));
-            for (float x : row) m = std::max(m, std::abs(x));
-        }
-    return m;
-}
-
-// How far the fast path may be from the reference. Both use the same f16 Q, different
-// summation orders and a polynomial exp (~1 ulp); outputs are convex combinations of V
-// rows, so an absolute 1e-5 covers float accumulation over a few hundred cells and Q8_0
-// K's product rounding of dequantized values (seen: 1.5e-6). With an f16 V the reference
-// also rounds each probability to f16 (ggml's product), which the fast path, normalizing
-// only at the end, does not: a relative 2^-11 of each weight (2^-25 absolute for f16
-// subnormals), so at most 2^-11 max|v| + n_kv 2^-25 max|v| in all.
-double tolerance(const Case& c, const Data& d) {
-    if (c.vt != DType::F16) return 1e-5;
-    const double vmax = max_abs(d.v);
-    return 1e-5 + vmax * (std::ldexp(1.0, -11) + double(c.n_kv) * std::ldexp(1.0, -25));
-}
+// Fast path vs reference: the same roundings (f16 Q and P), different summation orders
+// and a polynomial exp (~1 ulp). Outputs are convex combinations of unit-size V rows, so
+// an absolute 1e-5 covers float accumulation over a few hundred cells and Q8_0 K's
+// product rounding of dequantized values (seen: 1.5e-6). With an f16 V, a probability one
+// float ulp away can round to the neighbouring f16, 2^-11 of it: 5e-4 (seen: 1.4e-4).
+double tolerance(const Case& c) { return c.vt == DType::F16 ? 5e-4 : 1e-5; }
 
 TEST(Attention, FastMatchesReferenceOnRandomShapes) {
     cpu::AttnArgs probe;
@@ -160,7 +141,7 @@ TEST(Attention, FastMatchesReferenceOnRandomShapes) {
         cpu::attention_run(aw, false, pool);
         cpu::attention_run(ag, true, pool);
         n_fast += cpu::attention_block_avx2(ag) != nullptr;
-        const double tol = tolerance(c, d);
+        const double tol = tolerance(c);
         for (int64_t i = 0; i < want.n_elements(); ++i)
             ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], tol)
                 << "iter " << iter << " hd " << c.hd << " nh " << c.nh << "/" << c.nkvh << " nt "
@@ -208,7 +189,7 @@ TEST(Attention, FewRowsMatchReference) {
         ThreadPool& pool = pools[(iter / 11) % 2];
         cpu::attention_run(aw, false, pool);
         cpu::attention_run(ag, true, pool);
-        const double tol = tolerance(c, d);
+        const double tol = tolerance(c);
         for (int64_t i = 0; i < want.n_elements(); ++i)
             ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], tol)
                 << "iter " << iter << " hd " << c.hd << " nh " << c.nh << "/" << c.nkvh << " nt "
@@ -256,7 +237,7 @@ TEST(Attention, RowSeeingNothingIsZero) {
     cpu::attention_run(args(c, d, want), false, pool);
     cpu::attention_run(args(c, d, got), true, pool);
     for (int64_t i = 0; i < want.n_elements(); ++i)
-        ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], tolerance(c, d)) << i;
+        ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], 2e-5) << i;
     for (int64_t i = 0; i < c.hd * c.nh; ++i) ASSERT_EQ(got.data_as<float>()[i], 0.0f);
 }
 

@@ -1,17 +1,16 @@
 // Blocked attention with AVX2/FMA/F16C. One work item is a KV head, some of its query
 // heads and a block of tokens: R query rows that all read the same K/V rows. The cache is
-// walked in chunks of two 16-cell tiles, converted to f32 once per chunk and reused by
-// every row, with an online softmax: each row keeps its running maximum, its sum of
-// exponentials (in double) and its unnormalized output, rescaled when a chunk raises the
-// maximum and divided by the sum at the end.
+// walked in tiles of 16 cells, converted to f32 once per tile and reused by every row:
 //  1. S = Q·Kᵀ: K tile transposed to [hd][16], each row's 16 logits are 16 FMA chains
 //     over hd (broadcast q[j] × 16 cells), then scale, softcap, mask (-inf).
-//  2. e = exp(S - running max), in place, and their sum.
-//  3. O += e·V: the V tiles as [16][hd] rows, 6 query rows × 16 columns of accumulators.
-// Calls with at most 8 rows per item (decode) take block_rows instead, a row per lane.
-// The reference rounds each normalized probability to f16 for an f16 V cache, as ggml's
-// V·P product does; normalizing only at the end, this path cannot, and keeps them in f32
-// (within 2^-11 of each weight of the reference, tested).
+//  2. Softmax per row over the visible tiles: the row's maximum is kept while its logits
+//     are made; one pass of exponentials and their sum (in double, as the reference, over
+//     float sums of 4 tiles).
+//  3. O += P·V: each tile's P normalized (and rounded to f16 for an f16 V cache) just
+//     before use, the V tile as [16][hd] rows, 6 query rows × 16 columns of accumulators.
+// Calls with few rows per KV head take kernels that read the cache rows directly:
+// block_rows (at most 8 rows per item, a row per lane) and block_row1 (one row), with the
+// same steps and roundings.
 // Every output element is the same sequence of operations whatever the item's extent,
 // so results do not depend on the thread count. Tiles no query row of the item can see
 // (past a causal diagonal, before a window, empty cells) are skipped.
@@ -32,9 +31,6 @@ namespace lcx::cpu {
 namespace {
 
 constexpr int kTile = 16;
-// Cells per step of the online softmax: two tiles, whose K and V in f32 (16 KiB for
-// head_dim 64) stay in L1 with a row group's Q, P and O. Four measured the same.
-constexpr int kChunkTiles = 2, kChunk = kTile * kChunkTiles;
 
 // Lanes whose bit (lane + shift) of `bits` is set.
 inline __m256 bit_mask(uint32_t bits, int shift) {
@@ -114,6 +110,15 @@ inline void tile_pv(const float* p, int64_t ldp, int64_t pcs, const float* vt, i
     for (int i = 0; i < NR; ++i)
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) _mm256_storeu_ps(o + i * hd + j + 8 * c, acc[i][c]);
+}
+
+// O rows [r, r+NR) += P rows · V tile over all hd columns, 16 at a time.
+template <int NR>
+inline void rows_pv(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd,
+                    float* o) {
+    int64_t j = 0;
+    for (; j + 16 <= hd; j += 16) tile_pv<NR, 2>(p, ldp, pcs, vt, hd, o, j, 1);
+    if (j < hd) tile_pv<NR, 1>(p, ldp, pcs, vt, hd, o, j, 1);
 }
 
 // Software prefetch of the cache rows of tile ti + kPrefetchTiles, while tile ti is
@@ -204,13 +209,6 @@ inline __m256 scaled_logits(__m256 dots, const AttentionParams& p) {
     return x;
 }
 
-// o[0, hd) *= alpha.
-inline void scale_row(float* o, int64_t hd, float alpha) {
-    const __m256 va = _mm256_set1_ps(alpha);
-    for (int64_t j = 0; j < hd; j += 8)
-        _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), va));
-}
-
 // A cache row's 8 values from j on, as floats: f16 (converted as loaded) or f32.
 inline __m256 load8(bool f16, const uint8_t* row, int64_t j) {
     return f16 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * j)))
@@ -237,18 +235,10 @@ void load_query(const AttnArgs& a, const float* src, float* dst) {
     }
 }
 
-// Output row of token t, head h: the unnormalized O over its sum of exponentials (zero
-// for a row that saw no cell).
-void store_output(const AttnArgs& a, int64_t t, int64_t h, const float* o, double l) {
-    const __m256 inv = _mm256_set1_ps(l > 0 ? float(1.0 / l) : 0.0f);
-    float* dst = a.out + (t * a.n_head + h) * a.hd;
-    for (int64_t j = 0; j < a.hd; j += 8)
-        _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv));
-}
-
 struct Scratch {
-    std::vector<float> q, o, kt, vt, m;
-    std::vector<double> l;
+    std::vector<float> q, s, o, kt, vt;
+    std::vector<float> mx;       // per row: lane-wise max of its logits so far (8 floats)
+    std::vector<float> inv;      // per row: 1 / the sum of its exponentials
     std::vector<uint16_t> mask;  // [tile][token]: visible cells of the tile
     std::vector<uint16_t> seen;  // [tile]: cells of the tile some token of the item sees
     template <class T>
@@ -300,146 +290,152 @@ void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, ui
     }
 }
 
-// The tiles of the chunk from tile c0 that some row of the item sees, in `tiles`; returns
-// how many, and prefetches the K and V rows kPrefetchTiles ahead of each.
-int chunk_tiles(const AttnArgs& a, int64_t hk, const uint16_t* seen, int64_t n_tiles, int64_t c0,
-                int64_t (&tiles)[kChunkTiles]) {
-    int nt = 0;
-    for (int64_t ti = c0; ti < std::min(n_tiles, c0 + kChunkTiles); ++ti)
-        if (seen[ti]) tiles[nt++] = ti;
-    for (int u = 0; u < nt; ++u) {
-        prefetch_tile(&AttnArgs::k_row, a, hk, tiles[u], a.k_row_bytes);
-        prefetch_tile(&AttnArgs::v_row, a, hk, tiles[u], a.v_row_bytes);
-    }
-    return nt;
-}
-
-// One chunk of cells (its visible tiles converted: KT [u][hd][16], VT [u][16][hd]) for the
-// item's rows, NR rows at a time, with the online softmax: each row keeps its running
-// maximum M, its sum of exponentials L (in double) and its unnormalized output O. A
-// chunk that raises a row's maximum rescales that row's L and O by e^(M_old - M_new).
-struct ChunkPass {
-    const AttnArgs& a;
-    const float* Q;
-    float *O, *M;
-    double* L;
-    const uint16_t* mask;  // [tile][token]
-    int64_t ntok, nhs;
-    const int64_t* tiles;  // the chunk's visible tiles
-    int nt;                // how many
-    const float* KT;
-    const float* VT;
-
-    template <int NR>
-    void rows(int64_t r) const {
-        const int64_t hd = a.hd;
-        const AttentionParams& p = a.p;
-        const __m256 ninf = _mm256_set1_ps(-INFINITY);
-        alignas(32) float P[NR][kChunk];
-        __m256 mx[NR];
-        for (int i = 0; i < NR; ++i) mx[i] = ninf;
-        // 1. Logits: scaled, soft-capped, masked.
-        __m256 acc[6][2];
-        for (int u = 0; u < nt; ++u) {
-            tile_dots<NR>(Q + r * hd, hd, KT + u * hd * kTile, acc);
-            for (int i = 0; i < NR; ++i) {
-                const uint32_t m = mask[tiles[u] * ntok + (r + i) / nhs];
-                for (int half = 0; half < 2; ++half) {
-                    __m256 x = scaled_logits(acc[i][half], p);
-                    if (m != 0xffff) x = _mm256_blendv_ps(ninf, x, bit_mask(m, 8 * half));
-                    _mm256_store_ps(P[i] + u * kTile + 8 * half, x);
-                    mx[i] = _mm256_max_ps(mx[i], x);
-                }
-            }
-        }
-        // 2. Exponentials against the running maximum.
-        for (int i = 0; i < NR; ++i) {
-            const int64_t row = r + i;
-            const float m_old = M[row], m_new = std::max(m_old, hmax(mx[i]));
-            if (m_new == -INFINITY) {  // nothing visible yet: zero weights
-                std::fill(P[i], P[i] + nt * kTile, 0.0f);
-                continue;
-            }
-            if (m_new > m_old) {
-                // e^-inf = 0: a row's first visible cells start from zero.
-                const float alpha = m_old == -INFINITY ? 0.0f : std::exp(m_old - m_new);
-                scale_row(O + row * hd, hd, alpha);
-                L[row] *= double(alpha);
-                M[row] = m_new;
-            }
-            const __m256 vm = _mm256_set1_ps(m_new);
-            __m256 fsum = _mm256_setzero_ps();
-            for (int k = 0; k < nt * kTile; k += 8) {
-                const __m256 e = exp_neg(_mm256_sub_ps(_mm256_load_ps(P[i] + k), vm));
-                fsum = _mm256_add_ps(fsum, e);
-                _mm256_store_ps(P[i] + k, e);
-            }
-            L[row] += double(hsum(fsum));
-        }
-        // 3. O += P·V.
-        int64_t j = 0;
-        for (; j + 16 <= hd; j += 16) tile_pv<NR, 2>(P[0], kChunk, 1, VT, hd, O + r * hd, j, nt);
-        if (j < hd) tile_pv<NR, 1>(P[0], kChunk, 1, VT, hd, O + r * hd, j, nt);
-    }
-};
-
 void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
     thread_local Scratch sc;
     const int64_t hd = a.hd, nh = a.n_head, n_kv = a.n_kv;
     const int64_t nhs = h1 - h0, ntok = t1 - t0, R = nhs * ntok;
-    const int64_t n_tiles = (n_kv + kTile - 1) / kTile;
+    // Rows of S one tile longer than needed: a power-of-two stride put the rows' cells of a
+    // tile in the same L1 sets, and the tile loops then missed on every row.
+    const int64_t n_tiles = (n_kv + kTile - 1) / kTile, lds = n_tiles * kTile + kTile;
+    const AttentionParams& p = a.p;
     float* Q = Scratch::get(sc.q, size_t(R * hd));
+    float* S = Scratch::get(sc.s, size_t(R * lds));
     float* O = Scratch::get(sc.o, size_t(R * hd));
-    float* KT = Scratch::get(sc.kt, size_t(kChunkTiles * hd * kTile));
-    float* VT = Scratch::get(sc.vt, size_t(kChunkTiles * kTile * hd));
-    float* M = Scratch::get(sc.m, size_t(R));
-    double* L = Scratch::get(sc.l, size_t(R));
+    float* KT = Scratch::get(sc.kt, size_t(hd * kTile));
+    float* VT = Scratch::get(sc.vt, size_t(hd * kTile));
+    float* MX = Scratch::get(sc.mx, size_t(R * 8));
+    float* INV = Scratch::get(sc.inv, size_t(R));
     uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
     uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
 
     for (int64_t r = 0; r < R; ++r)
         load_query(a, a.q + ((t0 + r / nhs) * nh + h0 + r % nhs) * hd, Q + r * hd);
     visibility(a, t0, ntok, n_tiles, mask, seen);
+    bool any_active = false;
+    for (int64_t ti = 0; ti < n_tiles; ++ti) any_active |= seen[ti] != 0;
     std::fill(O, O + R * hd, 0.0f);
-    std::fill(M, M + R, -INFINITY);
-    std::fill(L, L + R, 0.0);
 
-    // Chunks at fixed tile indices, so that a row's operations do not depend on which
-    // other rows share its item; tiles no row of the item sees are skipped (for a row
-    // that sees none of a tile, taking it would add exact zeros).
-    for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
-        int64_t tiles[kChunkTiles];
-        const int nt = chunk_tiles(a, hk, seen, n_tiles, c0, tiles);
-        if (nt == 0) continue;
-        for (int u = 0; u < nt; ++u)
-            load_k_tile(a, hk, tiles[u], VT + u * kTile * hd, KT + u * hd * kTile);
-        for (int u = 0; u < nt; ++u)
-            load_v_tile(a, hk, tiles[u], seen[tiles[u]], VT + u * kTile * hd);
-        const ChunkPass pass{a, Q, O, M, L, mask, ntok, nhs, tiles, nt, KT, VT};
-        for (int64_t r = 0, n = 0; r < R; r += n) {
-            n = rows_per_step(R - r);
-            if (n == 6)
-                pass.rows<6>(r);
-            else if (n == 4)
-                pass.rows<4>(r);
-            else if (n == 2)
-                pass.rows<2>(r);
-            else
-                pass.rows<1>(r);
+    if (any_active) {
+        // 1. Logits.
+        const __m256 ninf = _mm256_set1_ps(-INFINITY);
+        std::fill(MX, MX + R * 8, -INFINITY);
+        for (int64_t ti = 0; ti < n_tiles; ++ti) {
+            if (!seen[ti]) continue;
+            prefetch_tile(&AttnArgs::k_row, a, hk, ti, a.k_row_bytes);
+            load_k_tile(a, hk, ti, VT, KT);
+            auto finish = [&](int64_t r, __m256(&acc)[2]) {
+                const uint32_t m = mask[ti * ntok + r / nhs];
+                float* s = S + r * lds + ti * kTile;
+                __m256 mx = _mm256_loadu_ps(MX + 8 * r);
+                for (int half = 0; half < 2; ++half) {
+                    const __m256 x =
+                        _mm256_blendv_ps(ninf, scaled_logits(acc[half], p), bit_mask(m, 8 * half));
+                    _mm256_storeu_ps(s + 8 * half, x);
+                    mx = _mm256_max_ps(mx, x);
+                }
+                _mm256_storeu_ps(MX + 8 * r, mx);
+            };
+            __m256 acc[6][2];
+            for (int64_t r = 0, n = 0; r < R; r += n) {
+                n = rows_per_step(R - r);
+                if (n == 6)
+                    tile_dots<6>(Q + r * hd, hd, KT, acc);
+                else if (n == 4)
+                    tile_dots<4>(Q + r * hd, hd, KT, acc);
+                else if (n == 2)
+                    tile_dots<2>(Q + r * hd, hd, KT, acc);
+                else
+                    tile_dots<1>(Q + r * hd, hd, KT, acc);
+                for (int64_t i = 0; i < n; ++i) finish(r + i, acc[i]);
+            }
+        }
+
+        // 2. Softmax per row over the active tiles (the maxima came with the logits).
+        for (int64_t r = 0; r < R; ++r) {
+            float* s = S + r * lds;
+            const float mx = hmax(_mm256_loadu_ps(MX + 8 * r));
+            if (mx == -INFINITY) {  // sees nothing: zero probabilities, zero output
+                for (int64_t ti = 0; ti < n_tiles; ++ti)
+                    if (seen[ti]) std::fill(s + ti * kTile, s + ti * kTile + kTile, 0.0f);
+                INV[r] = 0.0f;
+                continue;
+            }
+            const __m256 vm = _mm256_set1_ps(mx);
+            // The sum: in float over 4 tiles at a time (at fixed tile indices, so a row's
+            // sum does not depend on which other tiles its item visits), then in double.
+            __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+            __m256 fsum = _mm256_setzero_ps();
+            for (int64_t ti = 0; ti < n_tiles; ++ti) {
+                if (seen[ti])
+                    for (int half = 0; half < 2; ++half) {
+                        float* e = s + ti * kTile + 8 * half;
+                        const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
+                        _mm256_storeu_ps(e, x);
+                        fsum = _mm256_add_ps(fsum, x);
+                    }
+                if (ti % 4 == 3 || ti == n_tiles - 1) {
+                    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
+                    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
+                    fsum = _mm256_setzero_ps();
+                }
+            }
+            alignas(32) double st[4];
+            _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
+            const double sum = (st[0] + st[1]) + (st[2] + st[3]);
+            INV[r] = sum > 0 ? float(1.0 / sum) : 0.0f;
+        }
+
+        // 3. O += P·V.
+        for (int64_t ti = 0; ti < n_tiles; ++ti) {
+            const uint32_t any = seen[ti];
+            if (!any) continue;
+            prefetch_tile(&AttnArgs::v_row, a, hk, ti, a.v_row_bytes);
+            load_v_tile(a, hk, ti, any, VT);
+            // P of the tile: normalized here, while the tile's column of S is in L1
+            // (a separate pass over all of S went through L2).
+            float* P = S + ti * kTile;
+            for (int64_t r = 0; r < R; ++r) {
+                const __m256 inv = _mm256_set1_ps(INV[r]);
+                for (int half = 0; half < 2; ++half) {
+                    float* e = P + r * lds + 8 * half;
+                    __m256 w = _mm256_mul_ps(_mm256_loadu_ps(e), inv);
+                    // ggml multiplies the f16 V by the probabilities rounded to f16.
+                    if (a.vt == DType::F16)
+                        w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+                    _mm256_storeu_ps(e, w);
+                }
+            }
+            for (int64_t r = 0, n = 0; r < R; r += n) {
+                n = rows_per_step(R - r);
+                if (n == 6)
+                    rows_pv<6>(P + r * lds, lds, 1, VT, hd, O + r * hd);
+                else if (n == 4)
+                    rows_pv<4>(P + r * lds, lds, 1, VT, hd, O + r * hd);
+                else if (n == 2)
+                    rows_pv<2>(P + r * lds, lds, 1, VT, hd, O + r * hd);
+                else
+                    rows_pv<1>(P + r * lds, lds, 1, VT, hd, O + r * hd);
+            }
         }
     }
 
-    for (int64_t r = 0; r < R; ++r) store_output(a, t0 + r / nhs, h0 + r % nhs, O + r * hd, L[r]);
+    for (int64_t r = 0; r < R; ++r) {
+        const int64_t t = t0 + r / nhs, h = h0 + r % nhs;
+        std::memcpy(a.out + (t * nh + h) * hd, O + r * hd, size_t(hd) * 4);
+    }
 }
 
 // Few rows (decode: one token's query heads of a KV head). Transposing and staging a K
 // tile for a handful of rows costs as much as the products, so here each row is a lane:
 // a cell's K row is converted as it is loaded and multiplied into every row's
 // accumulator, and reduce8_ps turns the 8 accumulators into one vector of logits, row r
-// in lane r. The online softmax then runs on all rows at once. NR = 8 takes one cell per
-// step, NR = 4 two (rows 4-7 then stay empty: -inf logits, zero weights). Each output
-// row goes through the same operations for either NR and whatever the item's other rows,
-// so the results do not depend on how the work is split.
+// in lane r. Softmax and P·V then run on all rows at once, with the tile kernels'
+// roundings: exponentials against the row's maximum, their sum in float over 4 tiles and
+// then in double, the probabilities normalized (and rounded to f16 for an f16 V cache)
+// before P·V. NR = 8 takes one cell per step, NR = 4 two (rows 4-7 then stay empty:
+// -inf logits, zero weights). Each output row goes through the same operations for
+// either NR and whatever the item's other rows, so the results do not depend on how the
+// work is split.
 template <int NR, int HD>
 void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
     constexpr int kCells = 8 / NR;  // cells per step
@@ -453,7 +449,8 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     // Q rows [NR][hd] (rows past R zero), then a zero K row (f32 or f16) for cells past n_kv.
     float* Q = Scratch::get(sc.q, size_t((NR + 1) * hd));
     float* O = Scratch::get(sc.o, size_t(8 * hd));
-    float* VT = Scratch::get(sc.vt, size_t(kChunkTiles * kTile * hd));
+    float* VT = Scratch::get(sc.vt, size_t(kTile * hd));
+    float* S = Scratch::get(sc.s, size_t(n_tiles * kTile * 8));  // [cell][row]
     uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles * ntok));
     uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
     std::fill(Q, Q + (NR + 1) * hd, 0.0f);
@@ -465,89 +462,95 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
 
     const bool f16k = a.kt == DType::F16;
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
-    __m256 M = ninf;                                             // running maxima
-    __m256d L0 = _mm256_setzero_pd(), L1 = _mm256_setzero_pd();  // sums, rows 0-3 and 4-7
-    alignas(32) float S[kChunk][8];                              // [cell][row]
-    for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
-        int64_t tiles[kChunkTiles];
-        const int nt = chunk_tiles(a, hk, seen, n_tiles, c0, tiles);
-        if (nt == 0) continue;
-        // 1. Logits, row r in lane r: scaled, soft-capped, masked.
-        __m256 mx = ninf;
-        for (int u = 0; u < nt; ++u) {
-            const int64_t ti = tiles[u];
-            // Visible rows of each cell, a bit per row (token tl's rows are nhs bits).
-            uint32_t rows_of[kTile] = {};
-            for (int64_t tl = 0; tl < ntok; ++tl) {
-                const uint32_t m = mask[ti * ntok + tl], bits = ((1u << nhs) - 1) << (tl * nhs);
-                for (int cc = 0; cc < kTile; ++cc) rows_of[cc] |= (m >> cc) & 1 ? bits : 0;
+    // 1. Logits, row r in lane r: scaled, soft-capped, masked; the maxima as they come.
+    __m256 mx = ninf;
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (!seen[ti]) continue;
+        prefetch_tile(&AttnArgs::k_row, a, hk, ti, a.k_row_bytes);
+        // Visible rows of each cell, a bit per row (token tl's rows are nhs bits).
+        uint32_t rows_of[kTile] = {};
+        for (int64_t tl = 0; tl < ntok; ++tl) {
+            const uint32_t m = mask[ti * ntok + tl], bits = ((1u << nhs) - 1) << (tl * nhs);
+            for (int cc = 0; cc < kTile; ++cc) rows_of[cc] |= (m >> cc) & 1 ? bits : 0;
+        }
+        for (int cc = 0; cc < kTile; cc += kCells) {
+            const uint8_t* kr[kCells];
+            for (int i = 0; i < kCells; ++i) {
+                const int64_t c = ti * kTile + cc + i;
+                kr[i] = c < n_kv ? a.k_row(hk, c) : zero_row;
             }
-            for (int cc = 0; cc < kTile; cc += kCells) {
-                const uint8_t* kr[kCells];
-                for (int i = 0; i < kCells; ++i) {
-                    const int64_t c = ti * kTile + cc + i;
-                    kr[i] = c < n_kv ? a.k_row(hk, c) : zero_row;
-                }
-                __m256 acc[8];
-                for (__m256& x : acc) x = _mm256_setzero_ps();
-                for (int64_t j = 0; j < hd; j += 8) {
+            __m256 acc[8];
+            for (__m256& x : acc) x = _mm256_setzero_ps();
+            for (int64_t j = 0; j < hd; j += 8) {
 #pragma GCC unroll 2
-                    for (int i = 0; i < kCells; ++i) {
-                        const __m256 kv = load8(f16k, kr[i], j);
-#pragma GCC unroll 8
-                        for (int r = 0; r < NR; ++r)
-                            acc[i * NR + r] = _mm256_fmadd_ps(_mm256_loadu_ps(Q + r * hd + j), kv,
-                                                              acc[i * NR + r]);
-                    }
-                }
-                const __m256 sums = reduce8_ps(acc);
                 for (int i = 0; i < kCells; ++i) {
-                    // Cell cc + i's logits: lanes [i NR, i NR + NR) of sums, moved to lane 0 on.
-                    __m256 x =
-                        NR == 8 ? sums
-                                : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(sums)
-                                                                : _mm256_extractf128_ps(sums, 1));
-                    x = _mm256_blendv_ps(ninf, scaled_logits(x, p), bit_mask(rows_of[cc + i], 0));
-                    _mm256_store_ps(S[u * kTile + cc + i], x);
-                    mx = _mm256_max_ps(mx, x);
+                    const __m256 kv = load8(f16k, kr[i], j);
+#pragma GCC unroll 8
+                    for (int r = 0; r < NR; ++r)
+                        acc[i * NR + r] =
+                            _mm256_fmadd_ps(_mm256_loadu_ps(Q + r * hd + j), kv, acc[i * NR + r]);
                 }
             }
-        }
-        // 2. Exponentials against the running maxima. Rows that have seen nothing yet keep
-        // -inf and take 0 as their offset: their weights are e^-inf = 0.
-        const __m256 m_new = _mm256_max_ps(M, mx);
-        const __m256 off =
-            _mm256_blendv_ps(m_new, _mm256_setzero_ps(), _mm256_cmp_ps(m_new, ninf, _CMP_EQ_OQ));
-        const __m256 alpha = exp_neg(_mm256_sub_ps(M, off));  // exactly 1 where M holds
-        M = m_new;
-        __m256 fsum = _mm256_setzero_ps();
-        for (int k = 0; k < nt * kTile; ++k) {
-            const __m256 e = exp_neg(_mm256_sub_ps(_mm256_load_ps(S[k]), off));
-            fsum = _mm256_add_ps(fsum, e);
-            _mm256_store_ps(S[k], e);
-        }
-        L0 = _mm256_add_pd(_mm256_mul_pd(L0, _mm256_cvtps_pd(_mm256_castps256_ps128(alpha))),
-                           _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
-        L1 = _mm256_add_pd(_mm256_mul_pd(L1, _mm256_cvtps_pd(_mm256_extractf128_ps(alpha, 1))),
-                           _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
-        alignas(32) float al[8];
-        _mm256_store_ps(al, alpha);
-        for (int r = 0; r < NR; ++r)
-            if (al[r] != 1.0f) scale_row(O + r * hd, hd, al[r]);
-        // 3. O += P·V, P of row r and cell k at S[k][r].
-        for (int u = 0; u < nt; ++u)
-            load_v_tile(a, hk, tiles[u], seen[tiles[u]], VT + u * kTile * hd);
-        for (int r = 0; r < NR; r += 4) {
-            int64_t j = 0;
-            for (; j + 16 <= hd; j += 16) tile_pv<4, 2>(S[0] + r, 1, 8, VT, hd, O + r * hd, j, nt);
-            if (j < hd) tile_pv<4, 1>(S[0] + r, 1, 8, VT, hd, O + r * hd, j, nt);
+            const __m256 sums = reduce8_ps(acc);
+            for (int i = 0; i < kCells; ++i) {
+                // Cell cc + i's logits: lanes [i NR, i NR + NR) of sums, moved to lane 0 on.
+                const __m256 x =
+                    NR == 8 ? sums
+                            : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(sums)
+                                                            : _mm256_extractf128_ps(sums, 1));
+                const __m256 l =
+                    _mm256_blendv_ps(ninf, scaled_logits(x, p), bit_mask(rows_of[cc + i], 0));
+                _mm256_storeu_ps(S + (ti * kTile + cc + i) * 8, l);
+                mx = _mm256_max_ps(mx, l);
+            }
         }
     }
-
-    alignas(32) double l[8];
-    _mm256_store_pd(l, L0);
-    _mm256_store_pd(l + 4, L1);
-    for (int64_t r = 0; r < R; ++r) store_output(a, t0 + r / nhs, h0 + r % nhs, O + r * hd, l[r]);
+    // 2. Exponentials and their sums per row: in float over 4 tiles (at fixed tile
+    // indices), then in double. Rows that see nothing take 0 as their maximum: their
+    // exponentials are e^-inf = 0 and their output zero.
+    const __m256 off =
+        _mm256_blendv_ps(mx, _mm256_setzero_ps(), _mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ));
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    __m256 fsum = _mm256_setzero_ps();
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (seen[ti])
+            for (int cc = 0; cc < kTile; ++cc) {
+                float* e = S + (ti * kTile + cc) * 8;
+                const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), off));
+                _mm256_storeu_ps(e, x);
+                fsum = _mm256_add_ps(fsum, x);
+            }
+        if (ti % 4 == 3 || ti == n_tiles - 1) {
+            sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
+            sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
+            fsum = _mm256_setzero_ps();
+        }
+    }
+    alignas(32) double sums[8];
+    _mm256_store_pd(sums, sum0);
+    _mm256_store_pd(sums + 4, sum1);
+    alignas(32) float inv[8];
+    for (int r = 0; r < 8; ++r) inv[r] = sums[r] > 0 ? float(1.0 / sums[r]) : 0.0f;
+    const __m256 vinv = _mm256_load_ps(inv);
+    // 3. O += P·V, P of row r and cell c at S[c][r], normalized (and rounded to f16 for an
+    // f16 V cache, as ggml's V·P product does) tile by tile.
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (!seen[ti]) continue;
+        prefetch_tile(&AttnArgs::v_row, a, hk, ti, a.v_row_bytes);
+        load_v_tile(a, hk, ti, seen[ti], VT);
+        float* P = S + ti * kTile * 8;
+        for (int cc = 0; cc < kTile; ++cc) {
+            __m256 w = _mm256_mul_ps(_mm256_loadu_ps(P + cc * 8), vinv);
+            if (a.vt == DType::F16)
+                w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+            _mm256_storeu_ps(P + cc * 8, w);
+        }
+        for (int r = 0; r < NR; r += 4) rows_pv<4>(P + r, 1, 8, VT, hd, O + r * hd);
+    }
+    for (int64_t r = 0; r < R; ++r) {
+        const int64_t t = t0 + r / nhs, h = h0 + r % nhs;
+        std::memcpy(a.out + (t * nh + h) * hd, O + r * hd, size_t(hd) * 4);
+    }
 }
 
 template <int NR>
@@ -581,7 +584,7 @@ inline void row_pv(const float* e, const uint8_t* const* vrows, int n, bool f16,
 // cells at a time, a cell per accumulator, and reduce8_ps gives their 8 logits in one
 // vector; P·V broadcasts each weight over up to 64 columns of accumulators. Every K and V
 // value is converted once, the least an f16 cache allows; the tile kernels transposed
-// and staged each tile for this single row.
+// and staged each tile for this single row. Softmax and roundings as in block_rows.
 template <int HD>
 void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, int64_t) {
     thread_local Scratch sc;
@@ -590,6 +593,7 @@ void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, 
     const AttentionParams& p = a.p;
     float* Q = Scratch::get(sc.q, size_t(2 * hd));  // the query, then a zero row
     float* O = Scratch::get(sc.o, size_t(hd));
+    float* S = Scratch::get(sc.s, size_t(n_tiles * kTile));
     uint16_t* mask = Scratch::get(sc.mask, size_t(n_tiles));
     uint16_t* seen = Scratch::get(sc.seen, size_t(n_tiles));
     std::fill(Q + hd, Q + 2 * hd, 0.0f);
@@ -600,67 +604,80 @@ void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, 
 
     const bool f16k = a.kt == DType::F16, f16v = a.vt == DType::F16;
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
-    float M = -INFINITY;
-    double L = 0;
-    alignas(32) float S[kChunk];
-    const uint8_t* vrows[kChunk];
-    for (int64_t c0 = 0; c0 < n_tiles; c0 += kChunkTiles) {
-        int64_t tiles[kChunkTiles];
-        const int nt = chunk_tiles(a, hk, seen, n_tiles, c0, tiles);
-        if (nt == 0) continue;
-        // 1. Logits, cell c of the chunk in S[c]: scaled, soft-capped, masked.
-        __m256 mx = ninf;
-        for (int u = 0; u < nt; ++u) {
-            const uint32_t m = mask[tiles[u]];
-            for (int cc = 0; cc < kTile; cc += 8) {
-                const uint8_t* kr[8];
-                for (int i = 0; i < 8; ++i) {
-                    const int64_t c = tiles[u] * kTile + cc + i;
-                    const bool vis = (m >> (cc + i)) & 1;
-                    kr[i] = vis ? a.k_row(hk, c) : zero_row;
-                    // Cells the row does not see are zero rows: they may hold anything.
-                    vrows[u * kTile + cc + i] = vis ? a.v_row(hk, c) : zero_row;
-                }
-                __m256 acc[8];
-                for (__m256& x : acc) x = _mm256_setzero_ps();
-                for (int64_t j = 0; j < hd; j += 8) {
-                    const __m256 q = _mm256_loadu_ps(Q + j);
+    // 1. Logits, cell c in S[c]: scaled, soft-capped, masked.
+    __m256 mx = ninf;
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (!seen[ti]) continue;
+        prefetch_tile(&AttnArgs::k_row, a, hk, ti, a.k_row_bytes);
+        const uint32_t m = mask[ti];
+        for (int cc = 0; cc < kTile; cc += 8) {
+            const uint8_t* kr[8];
+            for (int i = 0; i < 8; ++i)
+                kr[i] = (m >> (cc + i)) & 1 ? a.k_row(hk, ti * kTile + cc + i) : zero_row;
+            __m256 acc[8];
+            for (__m256& x : acc) x = _mm256_setzero_ps();
+            for (int64_t j = 0; j < hd; j += 8) {
+                const __m256 q = _mm256_loadu_ps(Q + j);
 #pragma GCC unroll 8
-                    for (int i = 0; i < 8; ++i)
-                        acc[i] = _mm256_fmadd_ps(q, load8(f16k, kr[i], j), acc[i]);
-                }
-                const __m256 x =
-                    _mm256_blendv_ps(ninf, scaled_logits(reduce8_ps(acc), p), bit_mask(m, cc));
-                _mm256_store_ps(S + u * kTile + cc, x);
-                mx = _mm256_max_ps(mx, x);
+                for (int i = 0; i < 8; ++i)
+                    acc[i] = _mm256_fmadd_ps(q, load8(f16k, kr[i], j), acc[i]);
             }
+            const __m256 x =
+                _mm256_blendv_ps(ninf, scaled_logits(reduce8_ps(acc), p), bit_mask(m, cc));
+            _mm256_storeu_ps(S + ti * kTile + cc, x);
+            mx = _mm256_max_ps(mx, x);
         }
-        // 2. Exponentials against the running maximum.
-        const float m_new = std::max(M, hmax(mx));
-        if (m_new == -INFINITY) continue;  // nothing visible yet: the chunk adds zeros
-        if (m_new > M) {
-            // e^-inf = 0: the first visible cells start from zero.
-            const float alpha = M == -INFINITY ? 0.0f : std::exp(M - m_new);
-            scale_row(O, hd, alpha);
-            L *= double(alpha);
-            M = m_new;
-        }
-        const __m256 vm = _mm256_set1_ps(m_new);
-        __m256 fsum = _mm256_setzero_ps();
-        for (int k = 0; k < nt * kTile; k += 8) {
-            const __m256 e = exp_neg(_mm256_sub_ps(_mm256_load_ps(S + k), vm));
-            fsum = _mm256_add_ps(fsum, e);
-            _mm256_store_ps(S + k, e);
-        }
-        L += double(hsum(fsum));
-        // 3. O += P·V, 64 columns at a time.
-        int64_t j = 0;
-        for (; j + 64 <= hd; j += 64) row_pv<8>(S, vrows, nt * kTile, f16v, j, O + j);
-        for (; j + 32 <= hd; j += 32) row_pv<4>(S, vrows, nt * kTile, f16v, j, O + j);
-        for (; j + 16 <= hd; j += 16) row_pv<2>(S, vrows, nt * kTile, f16v, j, O + j);
-        for (; j < hd; j += 8) row_pv<1>(S, vrows, nt * kTile, f16v, j, O + j);
     }
-    store_output(a, t0, h0, O, L);
+    const float m_all = hmax(mx);
+    if (m_all == -INFINITY) {  // sees nothing: zero output
+        std::memset(a.out + (t0 * a.n_head + h0) * hd, 0, size_t(hd) * 4);
+        return;
+    }
+    // 2. Exponentials and their sum: in float over 4 tiles (at fixed tile indices), then
+    // in double.
+    const __m256 vm = _mm256_set1_ps(m_all);
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    __m256 fsum = _mm256_setzero_ps();
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (seen[ti])
+            for (int half = 0; half < 2; ++half) {
+                float* e = S + ti * kTile + 8 * half;
+                const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
+                _mm256_storeu_ps(e, x);
+                fsum = _mm256_add_ps(fsum, x);
+            }
+        if (ti % 4 == 3 || ti == n_tiles - 1) {
+            sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
+            sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
+            fsum = _mm256_setzero_ps();
+        }
+    }
+    alignas(32) double st[4];
+    _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
+    const double sum = (st[0] + st[1]) + (st[2] + st[3]);
+    const __m256 inv = _mm256_set1_ps(sum > 0 ? float(1.0 / sum) : 0.0f);
+    // 3. O += P·V, each tile's P normalized (and rounded to f16 for an f16 V cache) first.
+    const uint8_t* vrows[kTile];
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (!seen[ti]) continue;
+        prefetch_tile(&AttnArgs::v_row, a, hk, ti, a.v_row_bytes);
+        const uint32_t m = mask[ti];
+        float* P = S + ti * kTile;
+        for (int half = 0; half < 2; ++half) {
+            __m256 w = _mm256_mul_ps(_mm256_loadu_ps(P + 8 * half), inv);
+            if (f16v) w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+            _mm256_storeu_ps(P + 8 * half, w);
+        }
+        // Cells the row does not see are zero rows: they may hold anything.
+        for (int cc = 0; cc < kTile; ++cc)
+            vrows[cc] = (m >> cc) & 1 ? a.v_row(hk, ti * kTile + cc) : zero_row;
+        int64_t j = 0;
+        for (; j + 64 <= hd; j += 64) row_pv<8>(P, vrows, kTile, f16v, j, O + j);
+        for (; j + 32 <= hd; j += 32) row_pv<4>(P, vrows, kTile, f16v, j, O + j);
+        for (; j + 16 <= hd; j += 16) row_pv<2>(P, vrows, kTile, f16v, j, O + j);
+        for (; j < hd; j += 8) row_pv<1>(P, vrows, kTile, f16v, j, O + j);
+    }
+    std::memcpy(a.out + (t0 * a.n_head + h0) * hd, O, size_t(hd) * 4);
 }
 
 void block_row1_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0,
