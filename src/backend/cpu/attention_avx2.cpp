@@ -290,6 +290,33 @@ void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, ui
     }
 }
 
+// A row's logits s (16 per tile, tiles the item does not visit skipped) replaced by
+// e^(s - mx); returns their sum, taken in float over 4 tiles at a time (at fixed tile
+// indices, so a row's sum does not depend on which other tiles its item visits), then in
+// double, as the reference sums in double.
+double exp_and_sum(float* s, const uint16_t* seen, int64_t n_tiles, float mx) {
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    __m256 fsum = _mm256_setzero_ps();
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (seen[ti])
+            for (int half = 0; half < 2; ++half) {
+                float* e = s + ti * kTile + 8 * half;
+                const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
+                _mm256_storeu_ps(e, x);
+                fsum = _mm256_add_ps(fsum, x);
+            }
+        if (ti % 4 == 3 || ti == n_tiles - 1) {
+            sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
+            sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
+            fsum = _mm256_setzero_ps();
+        }
+    }
+    alignas(32) double st[4];
+    _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
+    return (st[0] + st[1]) + (st[2] + st[3]);
+}
+
 void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
     thread_local Scratch sc;
     const int64_t hd = a.hd, nh = a.n_head, n_kv = a.n_kv;
@@ -360,28 +387,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                 INV[r] = 0.0f;
                 continue;
             }
-            const __m256 vm = _mm256_set1_ps(mx);
-            // The sum: in float over 4 tiles at a time (at fixed tile indices, so a row's
-            // sum does not depend on which other tiles its item visits), then in double.
-            __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
-            __m256 fsum = _mm256_setzero_ps();
-            for (int64_t ti = 0; ti < n_tiles; ++ti) {
-                if (seen[ti])
-                    for (int half = 0; half < 2; ++half) {
-                        float* e = s + ti * kTile + 8 * half;
-                        const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
-                        _mm256_storeu_ps(e, x);
-                        fsum = _mm256_add_ps(fsum, x);
-                    }
-                if (ti % 4 == 3 || ti == n_tiles - 1) {
-                    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
-                    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
-                    fsum = _mm256_setzero_ps();
-                }
-            }
-            alignas(32) double st[4];
-            _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
-            const double sum = (st[0] + st[1]) + (st[2] + st[3]);
+            const double sum = exp_and_sum(s, seen, n_tiles, mx);
             INV[r] = sum > 0 ? float(1.0 / sum) : 0.0f;
         }
 
@@ -633,28 +639,8 @@ void block_row1(const AttnArgs& a, int64_t hk, int64_t h0, int64_t, int64_t t0, 
         std::memset(a.out + (t0 * a.n_head + h0) * hd, 0, size_t(hd) * 4);
         return;
     }
-    // 2. Exponentials and their sum: in float over 4 tiles (at fixed tile indices), then
-    // in double.
-    const __m256 vm = _mm256_set1_ps(m_all);
-    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
-    __m256 fsum = _mm256_setzero_ps();
-    for (int64_t ti = 0; ti < n_tiles; ++ti) {
-        if (seen[ti])
-            for (int half = 0; half < 2; ++half) {
-                float* e = S + ti * kTile + 8 * half;
-                const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
-                _mm256_storeu_ps(e, x);
-                fsum = _mm256_add_ps(fsum, x);
-            }
-        if (ti % 4 == 3 || ti == n_tiles - 1) {
-            sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
-            sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
-            fsum = _mm256_setzero_ps();
-        }
-    }
-    alignas(32) double st[4];
-    _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
-    const double sum = (st[0] + st[1]) + (st[2] + st[3]);
+    // 2. Exponentials and their sum, as a tile kernel's row.
+    const double sum = exp_and_sum(S, seen, n_tiles, m_all);
     const __m256 inv = _mm256_set1_ps(sum > 0 ? float(1.0 / sum) : 0.0f);
     // 3. O += P·V, each tile's P normalized (and rounded to f16 for an f16 V cache) first.
     const uint8_t* vrows[kTile];
