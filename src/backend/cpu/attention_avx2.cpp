@@ -85,17 +85,17 @@ inline void tile_dots(const float* q, int64_t hd, const float* kt, __m256 (&out)
     }
 }
 
-// O rows [r, r+NR) columns [j, j+8*NC) += P · V rows [16 nt][hd], where P of row i and
+// O rows [r, r+NR) columns [j, j+8*NC) += P · V tile [16][hd], where P of row i and
 // cell cc is p[i * ldp + cc * pcs].
 template <int NR, int NC>
 inline void tile_pv(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd, float* o,
-                    int64_t j, int nt) {
+                    int64_t j) {
     __m256 acc[NR][NC];
 #pragma GCC unroll 6
     for (int i = 0; i < NR; ++i)
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) acc[i][c] = _mm256_loadu_ps(o + i * hd + j + 8 * c);
-    for (int cc = 0; cc < kTile * nt; ++cc) {
+    for (int cc = 0; cc < kTile; ++cc) {
         __m256 v[NC];
 #pragma GCC unroll 2
         for (int c = 0; c < NC; ++c) v[c] = _mm256_loadu_ps(vt + cc * hd + j + 8 * c);
@@ -117,8 +117,8 @@ template <int NR>
 inline void rows_pv(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd,
                     float* o) {
     int64_t j = 0;
-    for (; j + 16 <= hd; j += 16) tile_pv<NR, 2>(p, ldp, pcs, vt, hd, o, j, 1);
-    if (j < hd) tile_pv<NR, 1>(p, ldp, pcs, vt, hd, o, j, 1);
+    for (; j + 16 <= hd; j += 16) tile_pv<NR, 2>(p, ldp, pcs, vt, hd, o, j);
+    if (j < hd) tile_pv<NR, 1>(p, ldp, pcs, vt, hd, o, j);
 }
 
 // Software prefetch of the cache rows of tile ti + kPrefetchTiles, while tile ti is
@@ -569,7 +569,7 @@ void block_rows_hd(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_
         block_rows<NR, 0>(a, hk, h0, h1, t0, t1);
 }
 
-// o[0, 8 NB) += Σ_c e[c] v_c[0, 8 NB) over the chunk's n cells (v_c = vrows[c] from column
+// o[0, 8 NB) += Σ_c e[c] v_c[0, 8 NB) over n cells (v_c = vrows[c] from column
 // j0 on): NB independent accumulators, each V value converted once.
 template <int NB>
 inline void row_pv(const float* e, const uint8_t* const* vrows, int n, bool f16, int64_t j0,
