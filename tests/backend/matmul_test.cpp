@@ -440,6 +440,14 @@ TEST(PackedMatmul, BackendOffersALayoutOnlyWhereItHasKernels) {
     off.path = CpuPath::Avx2;
     off.repack = false;
     EXPECT_EQ(make_cpu_backend(1, off)->matmul_layout(DType::Q4_0, 64, 256), DType::Q4_0);
+    // The AVX-512 path decodes the same packed layouts (with the AVX2 path's kernels) and
+    // builds its VNNI panels from them.
+    if (!cpu_path_supported(CpuPath::Avx512)) return;
+    auto avx512 = make_cpu_backend(1, {CpuPath::Avx512});
+    for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K})
+        EXPECT_EQ(avx512->matmul_layout(t, 64, 256), avx2->matmul_layout(t, 64, 256))
+            << dtype_name(t);
+    EXPECT_EQ(avx512->matmul_layout(DType::Q6_K, 64, 256), DType::Q6_K);
 }
 
 // Every path on packed weights against the reference on the same weights in the file
@@ -533,31 +541,57 @@ TEST(PackedMatmul, MatchesReferenceOnTheFileLayout) {
 
 // On packed weights the decode kernel and the panels do the same operations per block in
 // the same order: a row's bits do not depend on how many tokens the pass has.
+// On the AVX-512 path the prompt's VNNI panels sum the same integers exactly, so it holds
+// there too.
 TEST(PackedMatmul, DecodeAndPromptGiveTheSameBits) {
     if (!cpu_path_supported(CpuPath::Avx2)) GTEST_SKIP() << "avx2 not supported here";
-    for (const PackedCase& pc : kPacked) {
-        const int64_t k = is_k(pc.file) ? 1024 : 800, n = 40, m = 37;
-        Tensor wp = packed_copy(make_weight(pc.file, k, n, 31), pc.packed);
-        Tensor x = make_input(k, m, 32);
-        for (int nt : {1, 2, 3}) {
-            auto be = make_cpu_backend(nt, {CpuPath::Avx2});
-            Tensor y = Tensor::zeros(DType::F32, {n, m});
-            be->matmul(wp, x, y);
-            for (int64_t c : {0, 5, 36}) {
-                for (int64_t rows : {1, 4}) {
-                    if (c + rows > m) continue;
-                    Tensor xc = Tensor::zeros(DType::F32, {k, rows});
-                    std::memcpy(xc.data(), x.data_as<float>() + c * k, size_t(k * rows) * 4);
-                    Tensor yc = Tensor::zeros(DType::F32, {n, rows});
-                    be->matmul(wp, xc, yc);
-                    EXPECT_EQ(
-                        0, std::memcmp(yc.data(), y.data_as<float>() + c * n, size_t(n * rows) * 4))
-                        << dtype_name(pc.packed) << " threads " << nt << " rows " << c << ".."
-                        << c + rows - 1;
+    for (CpuPath path : {CpuPath::Avx2, CpuPath::Avx512}) {
+        if (!cpu_path_supported(path)) continue;
+        for (const PackedCase& pc : kPacked) {
+            const int64_t k = is_k(pc.file) ? 1024 : 800, n = 40, m = 37;
+            Tensor wp = packed_copy(make_weight(pc.file, k, n, 31), pc.packed);
+            Tensor x = make_input(k, m, 32);
+            for (int nt : {1, 2, 3}) {
+                auto be = make_cpu_backend(nt, {path});
+                Tensor y = Tensor::zeros(DType::F32, {n, m});
+                be->matmul(wp, x, y);
+                for (int64_t c : {0, 5, 36}) {
+                    for (int64_t rows : {1, 4}) {
+                        if (c + rows > m) continue;
+                        Tensor xc = Tensor::zeros(DType::F32, {k, rows});
+                        std::memcpy(xc.data(), x.data_as<float>() + c * k, size_t(k * rows) * 4);
+                        Tensor yc = Tensor::zeros(DType::F32, {n, rows});
+                        be->matmul(wp, xc, yc);
+                        EXPECT_EQ(0, std::memcmp(yc.data(), y.data_as<float>() + c * n,
+                                                 size_t(n * rows) * 4))
+                            << cpu_path_name(path) << " " << dtype_name(pc.packed) << " threads "
+                            << nt << " rows " << c << ".." << c + rows - 1;
+                    }
                 }
             }
         }
     }
+}
+
+// The packed layouts' prompt panels, built from the packed rows, give the AVX2 tiles' bits
+// on the AVX-512 path too (40 rows: whole groups only).
+TEST(PackedMatmul, Avx512PanelsGiveTheAvx2PanelsBits) {
+    if (!cpu_path_supported(CpuPath::Avx512) || !cpu_path_supported(CpuPath::Avx2))
+        GTEST_SKIP() << "needs both the avx2 and the avx512 path";
+    auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
+    auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
+    for (const PackedCase& pc : kPacked)
+        for (int64_t m : {37, 517}) {
+            const int64_t k = is_k(pc.file) ? 512 : 288, n = 40;
+            Tensor w = packed_copy(make_weight(pc.file, k, n, 53), pc.packed);
+            Tensor x = make_input(k, m, 54);
+            Tensor y0 = Tensor::zeros(DType::F32, {n, m});
+            Tensor y1 = Tensor::zeros(DType::F32, {n, m});
+            avx2->matmul(w, x, y0);
+            avx512->matmul(w, x, y1);
+            ASSERT_EQ(0, std::memcmp(y0.data(), y1.data(), size_t(n * m) * 4))
+                << dtype_name(pc.packed) << " m=" << m;
+        }
 }
 
 // matmul_many splits the rows of all its tasks between threads; a task with a row count

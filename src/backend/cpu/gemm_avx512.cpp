@@ -210,9 +210,11 @@ void vnni_rows(const PanelView* pv, int np, const ActRows& a, int64_t c0, int64_
         vnni_rows_of<kT, 1>(pv, a, c0, c1, y, ys, n, nr);
 }
 
-template <DType kT>
+// Weights of type kT, stored in layout kW: the file's, or kT's packed layout (quant/repack.h),
+// whose panels are built from the packed rows and read the same way.
+template <DType kT, DType kW = kT>
 void vnni_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    panel_matmul_with(kT, vnni_rows<kT>, w, n0, n1, a, y, ys);
+    panel_matmul_with(kW, vnni_rows<kT>, w, n0, n1, a, y, ys);
 }
 
 }  // namespace
@@ -243,6 +245,14 @@ MatmulFn gemm_avx512(DType t) {
             return vnni_matmul<DType::Q6_K>;
         case DType::IQ4_XS:
             return vnni_matmul<DType::IQ4_XS>;
+        case DType::Q4_0_R8:
+            return vnni_matmul<DType::Q4_0, DType::Q4_0_R8>;
+        case DType::Q8_0_R8:
+            return vnni_matmul<DType::Q8_0, DType::Q8_0_R8>;
+        case DType::Q4_K_R8:
+            return vnni_matmul<DType::Q4_K, DType::Q4_K_R8>;
+        case DType::Q5_K_R8:
+            return vnni_matmul<DType::Q5_K, DType::Q5_K_R8>;
         default:
             return nullptr;
     }

@@ -632,7 +632,14 @@ void float_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float*
     __m256 acc[R][C];
     for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+    // The next R rows, which lie right after these: a row of F16 at K = 2048 is one 4 KiB
+    // page, and the hardware prefetcher does not cross pages, so without this every row
+    // starts with a miss.
+    const size_t next = size_t(R) * row_bytes(w.type(), k);
     for (int64_t j = 0; j < k8; j += 8) {
+        if (j % (64 / sizeof(typename W::T)) == 0)
+            for (int r = 0; r < R; ++r)
+                _mm_prefetch(reinterpret_cast<const char*>(wr[r] + j) + next, _MM_HINT_T0);
         __m256 xv[C];
         for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(a.f_row(c0 + c) + j);
         for (int r = 0; r < R; ++r) {
@@ -907,6 +914,21 @@ KernelTable make_table() {
 }
 
 }  // namespace
+
+MatmulFn packed_vec_avx2(DType packed) {
+    switch (packed) {
+        case DType::Q4_0_R8:
+            return packed_vec<PackedQ4_0>;
+        case DType::Q8_0_R8:
+            return packed_vec<PackedQ8_0>;
+        case DType::Q4_K_R8:
+            return packed_vec<PackedQ4_K>;
+        case DType::Q5_K_R8:
+            return packed_vec<PackedQ5_K>;
+        default:
+            return nullptr;
+    }
+}
 
 const KernelTable& kernels_avx2() {
     static const KernelTable t = make_table();

@@ -74,6 +74,15 @@ inline __m256 load_h8(const uint8_t* base, size_t stride) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)h));
 }
 
+// Decode streams each weight row once, from memory. The rows lie one after another, so
+// the bytes `kPrefetch` ahead of a step are the same row's or the next rows': fetching them
+// early keeps the stream going across 4 KiB pages, where the hardware prefetcher stops.
+constexpr int kPrefetch = 4096;
+inline void prefetch_ahead(const void* p, int bytes) {
+    const char* c = static_cast<const char*>(p) + kPrefetch;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+}
+
 // ---- legacy formats: 8 blocks of 32 per step ---------------------------------------------
 // unpack8: u[4] (unsigned weights), dw (scale per block), mw (min per block).
 // unpack1 (tails): one block into 32 unsigned bytes.
@@ -204,6 +213,7 @@ void legacy_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float
     for (int64_t g = 0; g < ng; ++g) {
         __m512i u[4];
         __m256 dw, mw;
+        prefetch_ahead(x + g * 8, 8 * int(sizeof(B)));
         L::unpack8(x + g * 8, u, dw, mw);
         const __m512 mwz = _mm512_zextps256_ps512(mw);
         for (int c = 0; c < C; ++c) {
@@ -394,6 +404,7 @@ void k_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, 
     for (int64_t sb = 0; sb < nsb; ++sb) {
         __m512i u[4];
         __m512 ls[4], mw;
+        prefetch_ahead(x + sb, int(sizeof(B)));
         U::unpack(x + sb, u, ls, mw);
         for (int c = 0; c < C; ++c) {
             const int64_t cc = c0 + c;
@@ -495,8 +506,15 @@ void float_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float*
     __m512 acc[R][C];
     for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    // The next R rows, which lie right after these: a row of F16 at K = 2048 is one 4 KiB
+    // page, and the hardware prefetcher does not cross pages, so without this every row
+    // starts with a miss.
+    const size_t next = size_t(R) * row_bytes(w.type(), k);
     for (int64_t j = 0; j < k; j += 16) {
         const __mmask16 m = k - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k - j)) - 1);
+        if (j % (64 / sizeof(typename W::T)) == 0)
+            for (int r = 0; r < R; ++r)
+                _mm_prefetch(reinterpret_cast<const char*>(wr[r] + j) + next, _MM_HINT_T0);
         __m512 xv[C];
         for (int c = 0; c < C; ++c) xv[c] = _mm512_maskz_loadu_ps(m, a.f_row(c0 + c) + j);
         for (int r = 0; r < R; ++r) {
@@ -604,6 +622,15 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
 template <MatmulFn Vec, DType T>
 constexpr MatmulFn vec_or_vnni = vec_or_panels<Vec, gemm_avx512, T>;
 
+// A packed layout T: the AVX2 path's direct kernels for decode, the VNNI panels (built from
+// the packed rows) for prompts.
+template <DType T>
+void packed_vec_or_vnni(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y,
+                        size_t ys) {
+    static const MatmulFn vec = packed_vec_avx2(T), gemm = gemm_avx512(T);
+    (a.m <= kVecMaxM ? vec : gemm)(w, n0, n1, a, y, ys);
+}
+
 KernelTable make_table() {
     KernelTable t;
     // The panels read the AVX2 path's activation tiles; its conversion is the reference's,
@@ -627,6 +654,10 @@ KernelTable make_table() {
     set(DType::Q5_K, vec_or_vnni<quant_matmul<KTile, KQ5>, DType::Q5_K>);
     set(DType::Q6_K, vec_or_vnni<quant_matmul<KTile, KQ6>, DType::Q6_K>);
     set(DType::IQ4_XS, vec_or_vnni<quant_matmul<KTile, KIQ4_XS>, DType::IQ4_XS>);
+    set(DType::Q4_0_R8, packed_vec_or_vnni<DType::Q4_0_R8>);
+    set(DType::Q8_0_R8, packed_vec_or_vnni<DType::Q8_0_R8>);
+    set(DType::Q4_K_R8, packed_vec_or_vnni<DType::Q4_K_R8>);
+    set(DType::Q5_K_R8, packed_vec_or_vnni<DType::Q5_K_R8>);
     return t;
 }
 
