@@ -30,6 +30,7 @@ struct ActRows {
     std::vector<float> s16;    // Q8_K: d * (sum of the 16 quants) per 16
     std::vector<int16_t> b16;  // Q8_K: the sum of the 16 quants per 16
     std::vector<int8_t> qt;    // Q8_*: q rearranged for a path's GEMM (KernelTable::act_tiles)
+    std::vector<float> ft;     // F32/F16/BF16: f rearranged likewise (paths that use it)
     std::vector<int32_t> xs;   // Q8_0/Q8_1: the sum of the 32 quants per 32
 
     const float* f_row(int64_t i) const { return f.data() + i * k; }

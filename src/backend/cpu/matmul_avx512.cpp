@@ -16,6 +16,7 @@
 
 #include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/gemm_avx512.h"
+#include "backend/cpu/gemm_panel.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/tile_rows.h"
 #include "common/fp16.h"
@@ -547,30 +548,65 @@ void float_cols(const Tensor& w, int64_t n, const ActRows& a, float* y, size_t y
 }
 
 // Many activation rows (more than kFloatDotMaxM): the AVX2 path's f32 panels of 16 weight
-// rows, one 512-bit register per k, against 16 activation rows at a time (16 accumulators,
-// a lane per weight row, no horizontal sums; per k one panel load, 16 broadcasts and 16
-// FMAs). Each output is one FMA chain over k, as in the AVX2 panel tile, so it has that
-// tile's bits.
-constexpr int kFloatPanelCols = 16;
-
-template <int C>
-void float_panel_tile(const float* P, int64_t k, const ActRows& a, int64_t c0, float* y, size_t ys,
+// rows (one 512-bit register per k, a lane per weight row, no horizontal sums), two side
+// by side, against up to 12 activation rows: 24 accumulators, and per k two panel loads,
+// 12 broadcasts and 24 FMAs. The activations come as act_tiles_avx512 rearranges them,
+// tiles of kActTile rows with a k-step's values together: a tile reads them as one
+// sequential stream, where rows read in place sit a power of two apart and their streams
+// compete for the same L1 sets. Each output is one FMA chain over k, as in the AVX2 panel
+// tile, so it has that tile's bits.
+//
+// P panels (16 P weight rows at n; panel p at P0 + p * 16 k) against NT activation tiles
+// of C rows each (tile u at xt + u * C * k), activation rows c0 ...
+template <int P, int NT, int C>
+void float_panel_tile(const float* P0, int64_t k, const float* xt, int64_t c0, float* y, size_t ys,
                       int64_t n, int nr) {
-    const float* x[C];
-    __m512 acc[C];
-    for (int c = 0; c < C; ++c) {
-        x[c] = a.f_row(c0 + c);
-        acc[c] = _mm512_setzero_ps();
-    }
+    constexpr int R = NT * C;
+    __m512 acc[P][R];
+    for (int p = 0; p < P; ++p)
+        for (int r = 0; r < R; ++r) acc[p][r] = _mm512_setzero_ps();
     for (int64_t j = 0; j < k; ++j) {
-        const __m512 p = _mm512_loadu_ps(P + j * 16);
-        for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(p, _mm512_set1_ps(x[c][j]), acc[c]);
+        __m512 pv[P];
+        for (int p = 0; p < P; ++p) pv[p] = _mm512_loadu_ps(P0 + p * 16 * k + j * 16);
+        for (int u = 0; u < NT; ++u)
+            for (int c = 0; c < C; ++c) {
+                const __m512 x = _mm512_set1_ps(xt[u * C * k + j * C + c]);
+                for (int p = 0; p < P; ++p)
+                    acc[p][u * C + c] = _mm512_fmadd_ps(pv[p], x, acc[p][u * C + c]);
+            }
     }
-    for (int c = 0; c < C; ++c) {
-        alignas(64) float t[16];
-        _mm512_store_ps(t, acc[c]);
-        std::memcpy(y + size_t(c0 + c) * ys + size_t(n), t, size_t(nr) * sizeof(float));
+    for (int p = 0; p < P; ++p) {
+        const int np = std::min(16, nr - 16 * p);
+        for (int r = 0; r < R; ++r) {
+            alignas(64) float t[16];
+            _mm512_store_ps(t, acc[p][r]);
+            std::memcpy(y + size_t(c0 + r) * ys + size_t(n + 16 * p), t,
+                        size_t(np) * sizeof(float));
+        }
     }
+}
+
+// All activation rows against the P panels at P0: three tiles at a time, then two, one,
+// and the last tile of 1-3 rows.
+template <int P>
+void float_panel_rows(const float* P0, const ActRows& a, float* y, size_t ys, int64_t n, int nr) {
+    static_assert(kActTile == 4);
+    const int64_t k = a.k;
+    const float* xt = a.ft.data();
+    int64_t c = 0;
+    for (; c + 3 * kActTile <= a.m; c += 3 * kActTile)
+        float_panel_tile<P, 3, kActTile>(P0, k, xt + c * k, c, y, ys, n, nr);
+    if (c + 2 * kActTile <= a.m) {
+        float_panel_tile<P, 2, kActTile>(P0, k, xt + c * k, c, y, ys, n, nr);
+        c += 2 * kActTile;
+    }
+    if (c + kActTile <= a.m) {
+        float_panel_tile<P, 1, kActTile>(P0, k, xt + c * k, c, y, ys, n, nr);
+        c += kActTile;
+    }
+    with_rows<kActTile - 1>(int(a.m - c), [&](auto rows) {
+        float_panel_tile<P, 1, rows()>(P0, k, xt + c * k, c, y, ys, n, nr);
+    });
 }
 
 // A thread's panel buffer. A type of this file's own rather than std::vector: a library
@@ -602,16 +638,35 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         return;
     }
     thread_local PanelBuffer buffer;
-    float* panel = buffer.get(size_t(a.k) * 16);
-    constexpr int C = kFloatPanelCols;
-    for (int64_t n = n0; n < n1; n += 16) {
-        const int nr = int(std::min<int64_t>(16, n1 - n));
-        build_float_panel_avx2(w, n, nr, a.k, panel);
-        int64_t c = 0;
-        for (; c + C <= a.m; c += C) float_panel_tile<C>(panel, a.k, a, c, y, ys, n, nr);
-        with_rows<C - 1>(int(a.m - c), [&](auto rows) {
-            float_panel_tile<rows()>(panel, a.k, a, c, y, ys, n, nr);
-        });
+    float* panel = buffer.get(size_t(a.k) * 32);
+    for (int64_t n = n0; n < n1; n += 32) {
+        const int nr = int(std::min<int64_t>(32, n1 - n));
+        build_float_panel_avx2(w, n, std::min(nr, 16), a.k, panel);
+        if (nr > 16) {
+            build_float_panel_avx2(w, n + 16, nr - 16, a.k, panel + a.k * 16);
+            float_panel_rows<2>(panel, a, y, ys, n, nr);
+        } else {
+            float_panel_rows<1>(panel, a, y, ys, n, nr);
+        }
+    }
+}
+
+// The activation tiles of the float panels (ActRows::ft: tile t, rows 4t .. 4t + nc - 1 with
+// nc = min(4, m - 4t), holds k-step j's values at ft[4t k + j nc + c]), after the AVX2
+// path's tiles of the 8-bit kinds. Each row is written on its own, so threads may split
+// the rows anywhere.
+void act_tiles_avx512(ActRows& a, int64_t m0, int64_t m1) {
+    const bool is_float =
+        a.kind == ActKind::F32 || a.kind == ActKind::F16 || a.kind == ActKind::BF16;
+    if (!is_float) return act_tiles_avx2(a, m0, m1);
+    if (a.m <= kFloatDotMaxM) return;
+    const int64_t k = a.k;
+    for (int64_t i = m0; i < m1; ++i) {
+        const int64_t t0 = i / kActTile * kActTile;
+        const int64_t nc = std::min<int64_t>(kActTile, a.m - t0), c = i - t0;
+        const float* row = a.f_row(i);
+        float* out = a.ft.data() + t0 * k + c;
+        for (int64_t j = 0; j < k; ++j) out[j * nc] = row[j];
     }
 }
 
@@ -636,7 +691,7 @@ KernelTable make_table() {
     // The panels read the AVX2 path's activation tiles; its conversion is the reference's,
     // byte for byte, and faster.
     t.act_row = kernels_avx2().act_row;
-    t.act_tiles = kernels_avx2().act_tiles;
+    t.act_tiles = act_tiles_avx512;
     t.swiglu = swiglu_avx2;  // elementwise: 256-bit vectors are as fast here
     auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
     set(DType::F32, float_matmul<WF32>);

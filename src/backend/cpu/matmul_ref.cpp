@@ -80,9 +80,11 @@ void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m) {
         case ActKind::F32:
         case ActKind::F16:
             a.f.resize(n);
+            a.ft.resize(n);
             break;
         case ActKind::BF16:
             a.f.resize(n);
+            a.ft.resize(n);
             a.h.resize(n);
             break;
         case ActKind::Q8_0:
