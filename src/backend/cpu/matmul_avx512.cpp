@@ -75,13 +75,14 @@ inline __m256 load_h8(const uint8_t* base, size_t stride) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)h));
 }
 
-// Decode streams each weight row once, from memory. The rows lie one after another, so
-// the bytes `kPrefetch` ahead of a step are the same row's or the next rows': fetching them
-// early keeps the stream going across 4 KiB pages, where the hardware prefetcher stops.
+// Decode streams each weight row once, from memory; the rows lie one after another, so the
+// bytes kPrefetch ahead of a step are the same row's or the next rows'. Non-temporal, as
+// the AVX2 path's (math_avx2.h, which this file does not include: its inline functions
+// compiled here for AVX-512 could be the copy the linker keeps for the AVX2 files).
 constexpr int kPrefetch = 4096;
-inline void prefetch_ahead(const void* p, int bytes) {
-    const char* c = static_cast<const char*>(p) + kPrefetch;
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+inline void prefetch_ahead(const void* p, int ahead, int bytes) {
+    const char* c = static_cast<const char*>(p) + ahead;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_NTA);
 }
 
 // ---- legacy formats: 8 blocks of 32 per step ---------------------------------------------
@@ -214,7 +215,7 @@ void legacy_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float
     for (int64_t g = 0; g < ng; ++g) {
         __m512i u[4];
         __m256 dw, mw;
-        prefetch_ahead(x + g * 8, 8 * int(sizeof(B)));
+        prefetch_ahead(x + g * 8, kPrefetch, 8 * int(sizeof(B)));
         L::unpack8(x + g * 8, u, dw, mw);
         const __m512 mwz = _mm512_zextps256_ps512(mw);
         for (int c = 0; c < C; ++c) {
@@ -405,7 +406,7 @@ void k_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, 
     for (int64_t sb = 0; sb < nsb; ++sb) {
         __m512i u[4];
         __m512 ls[4], mw;
-        prefetch_ahead(x + sb, int(sizeof(B)));
+        prefetch_ahead(x + sb, kPrefetch, int(sizeof(B)));
         U::unpack(x + sb, u, ls, mw);
         for (int c = 0; c < C; ++c) {
             const int64_t cc = c0 + c;
