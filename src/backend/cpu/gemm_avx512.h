@@ -5,8 +5,13 @@
 
 namespace lcx::cpu {
 
-// The VNNI panel kernel for a weight type (file layouts only), or nullptr when there is none.
+// The VNNI panel kernel for a weight type (a file layout, or a packed one with panels built
+// from the packed rows), or nullptr when there is none.
 // It reads activations as act_tiles_avx2 leaves them.
 MatmulFn gemm_avx512(DType t);
+
+// The AVX-512 decode kernel of a packed layout (packed_avx512.cpp; up to kVecMaxM
+// activation rows), or nullptr where the path uses the AVX2 one (packed_vec_avx2).
+MatmulFn packed_vec_avx512(DType packed);
 
 }  // namespace lcx::cpu

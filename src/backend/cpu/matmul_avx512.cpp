@@ -678,12 +678,13 @@ void act_tiles_avx512(ActRows& a, int64_t m0, int64_t m1) {
 template <MatmulFn Vec, DType T>
 constexpr MatmulFn vec_or_vnni = vec_or_panels<Vec, gemm_avx512, T>;
 
-// A packed layout T: the AVX2 path's direct kernels for decode, the VNNI panels (built from
-// the packed rows) for prompts.
+// A packed layout T: this path's direct kernels for decode (the AVX2 path's for Q5_K_R8),
+// the VNNI panels (built from the packed rows) for prompts.
 template <DType T>
 void packed_vec_or_vnni(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y,
                         size_t ys) {
-    static const MatmulFn vec = packed_vec_avx2(T), gemm = gemm_avx512(T);
+    static const MatmulFn vec = packed_vec_avx512(T) ? packed_vec_avx512(T) : packed_vec_avx2(T);
+    static const MatmulFn gemm = gemm_avx512(T);
     (a.m <= kVecMaxM ? vec : gemm)(w, n0, n1, a, y, ys);
 }
 

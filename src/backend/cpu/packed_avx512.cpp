@@ -1,0 +1,228 @@
+// AVX-512 VNNI decode kernels of the packed layouts Q4_0_R8, Q8_0_R8 and Q4_K_R8
+// (quant/repack.h): a group of 8 weight rows against up to 3 activation rows.
+//
+// A packed vector holds one 4-weight group of each of the 8 rows (32 bytes). Two groups side
+// by side fill a 512-bit register, rows in lanes 0-7 and again in 8-15, and one vpdpbusd
+// against the two groups' activation bytes (permuted into the matching halves) adds their
+// 64 products into 32-bit sums; folding the halves gives each row's sum. The AVX2 kernels
+// need vpmaddubsw, a 16-bit add and a widening for half as many products. The integer sums
+// are exact and the float steps are the AVX2 kernels', in the same order, so every output
+// has their bits (and the panels', tests compare them).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/gemm_avx512.h"
+#include "quant/repack.h"
+
+namespace lcx::cpu {
+
+namespace {
+
+// Prefetch distance and hint of the AVX2 packed kernels (matmul_avx2.cpp): weights are
+// streamed once per step.
+constexpr int kPrefetch = 4096;
+inline void prefetch_ahead(const void* p, int bytes) {
+    const char* c = static_cast<const char*>(p) + kPrefetch;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_NTA);
+}
+
+// Activation rows [c0, c0 + C)'s arrays.
+template <int C>
+struct Act {
+    const int8_t* q[C];
+    const float* d[C];
+    const float* s32[C];
+    const int32_t* xs[C];
+    Act(const ActRows& a, int64_t c0) {
+        for (int c = 0; c < C; ++c) {
+            q[c] = a.q_row(c0 + c);
+            d[c] = a.d_row(c0 + c);
+            s32[c] = a.s32_row(c0 + c);
+            xs[c] = a.xs.empty() ? nullptr : a.xs_row(c0 + c);
+        }
+    }
+};
+
+// Activation groups g (lanes 0-7) and g + 1 (lanes 8-15) of the 32 bytes at x.
+inline __m512i act_pair(__m256i x, int g) {
+    const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(g), _mm256_set1_epi32(g + 1), 1);
+    return _mm512_permutexvar_epi32(idx, _mm512_castsi256_si512(x));
+}
+
+// The 8 rows' sums: lanes r and r + 8 added.
+inline __m256i fold(__m512i s) {
+    return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+}
+
+// acc[c] += float(s[c]) * (ws * d_x): the AVX2 kernels' float step.
+template <int C>
+inline void float_step(__m256 acc[C], const __m256i s[C], __m256 ws, const Act<C>& a, int64_t i) {
+    for (int c = 0; c < C; ++c)
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
+                                 _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d[c] + i)), acc[c]);
+}
+
+inline __m256 load_h8(const uint16_t* h) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+// Q4_0_R8: vector v's low nibbles are group v, its high nibbles group v + 4; the sums lose
+// 8 times the activations' integer block sum.
+struct Q4_0R8 {
+    using Block = BlockQ4_0x8;
+    static constexpr int kBlockK = 32;
+    template <int C>
+    static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
+        const int64_t nb = ar.k / 32;
+        const Act<C> a(ar, c0);
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        __m256 acc[C];
+        for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            prefetch_ahead(x + b, int(sizeof(Block)));
+            const __m512i z0 = _mm512_loadu_si512(x[b].qs[0]), z1 = _mm512_loadu_si512(x[b].qs[2]);
+            const __m512i u01 = _mm512_and_si512(z0, m4), u23 = _mm512_and_si512(z1, m4);
+            const __m512i u45 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
+            const __m512i u67 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+            __m256i s[C];
+            for (int c = 0; c < C; ++c) {
+                const __m256i xq =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q[c] + 32 * b));
+                __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u01, act_pair(xq, 0));
+                t = _mm512_dpbusd_epi32(t, u23, act_pair(xq, 2));
+                t = _mm512_dpbusd_epi32(t, u45, act_pair(xq, 4));
+                t = _mm512_dpbusd_epi32(t, u67, act_pair(xq, 6));
+                s[c] =
+                    _mm256_sub_epi32(fold(t), _mm256_slli_epi32(_mm256_set1_epi32(a.xs[c][b]), 3));
+            }
+            float_step<C>(acc, s, load_h8(x[b].d), a, b);
+        }
+        for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
+    }
+};
+
+// Q8_0_R8: signed weights read as w + 128 (w xor 0x80), less 128 times the activations'
+// integer block sum.
+struct Q8_0R8 {
+    using Block = BlockQ8_0x8;
+    static constexpr int kBlockK = 32;
+    template <int C>
+    static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
+        const int64_t nb = ar.k / 32;
+        const Act<C> a(ar, c0);
+        const __m512i flip = _mm512_set1_epi8(char(0x80));
+        __m256 acc[C];
+        for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            prefetch_ahead(x + b, int(sizeof(Block)));
+            __m512i u[4];
+            for (int p = 0; p < 4; ++p)
+                u[p] = _mm512_xor_si512(_mm512_loadu_si512(x[b].qs[2 * p]), flip);
+            __m256i s[C];
+            for (int c = 0; c < C; ++c) {
+                const __m256i xq =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q[c] + 32 * b));
+                __m512i t = _mm512_setzero_si512();
+                for (int p = 0; p < 4; ++p) t = _mm512_dpbusd_epi32(t, u[p], act_pair(xq, 2 * p));
+                s[c] =
+                    _mm256_sub_epi32(fold(t), _mm256_slli_epi32(_mm256_set1_epi32(a.xs[c][b]), 7));
+            }
+            float_step<C>(acc, s, load_h8(x[b].d), a, b);
+        }
+        for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
+    }
+};
+
+// Q4_K_R8: per pair p of sub-blocks, qs[p][g]'s low nibbles are group g of sub-block 2p,
+// its high nibbles group g of 2p + 1. Each sub-block's integer sum times its 6-bit scale,
+// summed over the super-block in int32, then one float step with d and the 8 mins in
+// float, as the AVX2 kernel does.
+struct Q4_KR8 {
+    using Block = BlockQ4_Kx8;
+    static constexpr int kBlockK = 256;
+    template <int C>
+    static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
+        const int64_t nsb = ar.k / 256;
+        const Act<C> a(ar, c0);
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        __m256 acc[C];
+        for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+        for (int64_t sb = 0; sb < nsb; ++sb) {
+            const Block& blk = x[sb];
+            prefetch_ahead(&blk, int(sizeof(Block)));
+            __m256i s[C];
+            for (int p = 0; p < 4; ++p) {
+                __m512i lo[C], hi[C];
+                for (int c = 0; c < C; ++c) lo[c] = hi[c] = _mm512_setzero_si512();
+                for (int g = 0; g < 8; g += 2) {
+                    const __m512i raw = _mm512_loadu_si512(blk.qs[p][g]);
+                    const __m512i ul = _mm512_and_si512(raw, m4);
+                    const __m512i uh = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                    for (int c = 0; c < C; ++c) {
+                        const int8_t* q = a.q[c] + 256 * sb + 64 * p;
+                        const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+                        const __m256i xh =
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32));
+                        lo[c] = _mm512_dpbusd_epi32(lo[c], ul, act_pair(xl, g));
+                        hi[c] = _mm512_dpbusd_epi32(hi[c], uh, act_pair(xh, g));
+                    }
+                }
+                const __m256i sl = _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[2 * p])));
+                const __m256i sh = _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[2 * p + 1])));
+                for (int c = 0; c < C; ++c) {
+                    const __m256i t = _mm256_add_epi32(_mm256_mullo_epi32(fold(lo[c]), sl),
+                                                       _mm256_mullo_epi32(fold(hi[c]), sh));
+                    s[c] = p ? _mm256_add_epi32(s[c], t) : t;
+                }
+            }
+            float_step<C>(acc, s, load_h8(blk.d), a, sb);
+            const __m256 negdm = _mm256_xor_ps(load_h8(blk.dmin), sign);
+            for (int j = 0; j < 8; ++j) {
+                const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.mins[j]))));
+                const __m256 wm = _mm256_mul_ps(negdm, mn);
+                for (int c = 0; c < C; ++c)
+                    acc[c] =
+                        _mm256_fmadd_ps(wm, _mm256_broadcast_ss(a.s32[c] + 8 * sb + j), acc[c]);
+            }
+        }
+        for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
+    }
+};
+
+// Each group of 8 packed rows against all activation rows, up to 3 at a time (the group's
+// later passes read it from cache), as the AVX2 path's packed_vec.
+template <class P>
+void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    check_packed_range(w, n0, n1);
+    const int64_t nb = a.k / P::kBlockK;
+    const auto* groups = reinterpret_cast<const typename P::Block*>(w.data());
+    for (int64_t n = n0; n < n1; n += 8) {
+        const auto* x = groups + (n / 8) * nb;
+        int64_t c = 0;
+        for (; c + 3 <= a.m; c += 3) P::template rows<3>(x, a, c, y + n, ys);
+        if (a.m - c == 2) P::template rows<2>(x, a, c, y + n, ys);
+        if (a.m - c == 1) P::template rows<1>(x, a, c, y + n, ys);
+    }
+}
+
+}  // namespace
+
+MatmulFn packed_vec_avx512(DType packed) {
+    switch (packed) {
+        case DType::Q4_0_R8:
+            return packed_vec<Q4_0R8>;
+        case DType::Q8_0_R8:
+            return packed_vec<Q8_0R8>;
+        case DType::Q4_K_R8:
+            return packed_vec<Q4_KR8>;
+        default:
+            return nullptr;
+    }
+}
+
+}  // namespace lcx::cpu
