@@ -70,20 +70,24 @@ void args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Matvec)->Apply(args)->Unit(benchmark::kMicrosecond)->MinTime(0.3)->UseRealTime();
 
 #if defined(__x86_64__)
-// The AVX2 decode kernel alone, on one thread: the activation converted once and 64 × 4096
-// weights, which stay in L2 for the quantized types (at most 278 KiB, Q8_0), so neither
-// memory, the conversion nor the pool's fork/join count: what a core decodes when memory
-// keeps up. (F16 and BF16 take 512 KiB, F32 1 MiB.)
-void BM_DecodeKernelAvx2(benchmark::State& state) {
-    if (!lcx::cpu_path_supported(lcx::CpuPath::Avx2)) {
-        state.SkipWithError("this machine has no AVX2");
+// A path's decode kernel alone (BM_DecodeKernelAvx2, BM_DecodeKernelAvx512; the AVX-512
+// path's Q5_K_R8 entry is the AVX2 kernel), on one thread: the activation converted once
+// and 64 × 4096 weights, which stay in L2 for the quantized types (at most 278 KiB, Q8_0),
+// so neither memory, the conversion nor the pool's fork/join count: what a core decodes
+// when memory keeps up. (F16 and BF16 take 512 KiB, F32 1 MiB.)
+template <lcx::CpuPath kPath>
+void BM_DecodeKernel(benchmark::State& state) {
+    if (!lcx::cpu_path_supported(kPath)) {
+        state.SkipWithError("this machine lacks the path's instructions");
         return;
     }
     const auto type = lcx::DType(state.range(0));
     const int64_t n = 64, k = 4096;
-    const lcx::cpu::MatmulFn fn = lcx::cpu::kernels_avx2().get(type);
+    const lcx::cpu::MatmulFn fn =
+        (kPath == lcx::CpuPath::Avx512 ? lcx::cpu::kernels_avx512() : lcx::cpu::kernels_avx2())
+            .get(type);
     if (!fn) {
-        state.SkipWithError("no AVX2 kernel");
+        state.SkipWithError("no kernel on this path");
         return;
     }
     const lcx::Tensor w = lcx::bench::random_weight(type, k, n);
@@ -101,10 +105,17 @@ void BM_DecodeKernelAvx2(benchmark::State& state) {
     state.counters["GB/s"] = benchmark::Counter(double(w.n_bytes()) * 1e-9,
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_DecodeKernelAvx2)
-    ->Apply([](benchmark::internal::Benchmark* b) {
-        for (lcx::DType t : lcx::bench::kBenchTypes) b->Arg(int64_t(t));
-    })
+void kernel_types(benchmark::internal::Benchmark* b) {
+    for (lcx::DType t : lcx::bench::kBenchTypes) b->Arg(int64_t(t));
+}
+BENCHMARK(BM_DecodeKernel<lcx::CpuPath::Avx2>)
+    ->Name("BM_DecodeKernelAvx2")
+    ->Apply(kernel_types)
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(0.2);
+BENCHMARK(BM_DecodeKernel<lcx::CpuPath::Avx512>)
+    ->Name("BM_DecodeKernelAvx512")
+    ->Apply(kernel_types)
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.2);
 #endif

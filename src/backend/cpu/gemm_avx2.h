@@ -40,12 +40,6 @@ void vec_or_panels(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, fl
         gemm(w, n0, n1, a, y, ys);
 }
 
-// The AVX2 direct kernel of a packed layout (quant/repack.h; up to kVecMaxM activation
-// rows), or nullptr. The AVX-512 path decodes packed weights with these too: a group's 8
-// rows sit in the 8 lanes of a 256-bit register, and decode waits on memory, not on the
-// vector width.
-MatmulFn packed_vec_avx2(DType packed);
-
 // Rearranges activation rows [m0, m1) into the tiles the panels read (ActRows::qt, xs); a
 // no-op up to kVecMaxM rows, which never reach the panels.
 void act_tiles_avx2(ActRows& a, int64_t m0, int64_t m1);

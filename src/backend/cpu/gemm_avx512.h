@@ -11,7 +11,7 @@ namespace lcx::cpu {
 MatmulFn gemm_avx512(DType t);
 
 // The AVX-512 decode kernel of a packed layout (packed_avx512.cpp; up to kVecMaxM
-// activation rows), or nullptr where the path uses the AVX2 one (packed_vec_avx2).
+// activation rows), or nullptr where the path uses the AVX2 path's.
 MatmulFn packed_vec_avx512(DType packed);
 
 }  // namespace lcx::cpu

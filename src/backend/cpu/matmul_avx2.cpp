@@ -915,21 +915,6 @@ KernelTable make_table() {
 
 }  // namespace
 
-MatmulFn packed_vec_avx2(DType packed) {
-    switch (packed) {
-        case DType::Q4_0_R8:
-            return packed_vec<PackedQ4_0>;
-        case DType::Q8_0_R8:
-            return packed_vec<PackedQ8_0>;
-        case DType::Q4_K_R8:
-            return packed_vec<PackedQ4_K>;
-        case DType::Q5_K_R8:
-            return packed_vec<PackedQ5_K>;
-        default:
-            return nullptr;
-    }
-}
-
 const KernelTable& kernels_avx2() {
     static const KernelTable t = make_table();
     return t;

@@ -331,32 +331,6 @@ inline __m512i q2_bits(const uint8_t* qs, int k) {
                                           _mm256_set1_epi16(short(2 * j0 + 2)), 1);
     return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(3));
 }
-struct KQ3 {
-    using B = BlockQ3_K;
-    static constexpr bool kMin16 = true;
-    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
-        uint8_t a[16];
-        get_scales_q3k(x->scales, a);
-        const __m512i sc = _mm512_sub_epi32(
-            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)a)), _mm512_set1_epi32(32));
-        const __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(h2f(x->d)));
-        const __m256i hv = _mm256_loadu_si256((const __m256i*)x->hmask);
-        const __m512i hm = _mm512_inserti64x4(_mm512_zextsi256_si512(hv), hv, 1);
-        const __m512i four = _mm512_set1_epi8(4);
-        for (int k = 0; k < 4; ++k) {
-            // The high bit of element 128h + 32j + l is bit 4h + j of hmask[l]; set = +0,
-            // clear = -4, so u = q2 + 4 * bit is in [0, 7] and the offset is -4.
-            const int h = k / 2, j0 = 2 * (k % 2);
-            const __m512i bits =
-                _mm512_inserti64x4(_mm512_set1_epi8(char(1 << (4 * h + j0))),
-                                   _mm256_set1_epi8(char(1 << (4 * h + j0 + 1))), 1);
-            u[k] = q2_bits(x->qs, k);
-            u[k] = _mm512_mask_add_epi8(u[k], _mm512_test_epi8_mask(hm, bits), u[k], four);
-            ls[k] = _mm512_permutexvar_ps(idx16(k), s);
-        }
-        mw = _mm512_mul_ps(s, _mm512_set1_ps(-4.0f));
-    }
-};
 struct KQ2 {
     using B = BlockQ2_K;
     static constexpr bool kMin16 = true;
@@ -373,28 +347,6 @@ struct KQ2 {
                            _mm512_set1_ps(-h2f(x->dmin)));
     }
 };
-struct KIQ4_XS {
-    using B = BlockIQ4_XS;
-    static constexpr bool kMin16 = false;
-    static void unpack(const B* x, __m512i u[4], __m512 ls[4], __m512& mw) {
-        alignas(32) int32_t l[8];
-        for (int ib = 0; ib < 8; ++ib)
-            l[ib] = ((x->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
-                    (((x->scales_h >> (2 * ib)) & 3) << 4);
-        const __m256 s =
-            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i*)l),
-                                                              _mm256_set1_epi32(32))),
-                          _mm256_set1_ps(h2f(x->d)));
-        const __m512 sz = _mm512_zextps256_ps512(s);
-        const __m512i tbl = iq4_table();
-        for (int k = 0; k < 4; ++k) {
-            u[k] = _mm512_shuffle_epi8(tbl, nibbles_2x16(x->qs + 32 * k, x->qs + 32 * k + 16));
-            ls[k] = _mm512_permutexvar_ps(idx32(k), sz);
-        }
-        mw = _mm512_zextps256_ps512(_mm256_mul_ps(s, _mm256_set1_ps(-128.0f)));
-    }
-};
-
 template <class U, int C>
 void k_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float* y, size_t ys) {
     using B = typename U::B;
@@ -678,12 +630,15 @@ void act_tiles_avx512(ActRows& a, int64_t m0, int64_t m1) {
 template <MatmulFn Vec, DType T>
 constexpr MatmulFn vec_or_vnni = vec_or_panels<Vec, gemm_avx512, T>;
 
-// A packed layout T: this path's direct kernels for decode (the AVX2 path's for Q5_K_R8),
-// the VNNI panels (built from the packed rows) for prompts.
+// Decode with this path's packed kernel where it has one (packed_avx512.cpp), else with the
+// AVX2 path's direct kernel; prompts with the VNNI panels. The AVX2 kernels serve Q5_K_R8,
+// and Q3_K and IQ4_XS, whose one-row kernels here decoded their scales element by element
+// and ran at a third of the AVX2 rate (BM_DecodeKernelAvx512: 5.3 and 6.8 GB/s per core on
+// a Zen 5, against 14.3 and 18.4).
 template <DType T>
-void packed_vec_or_vnni(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y,
-                        size_t ys) {
-    static const MatmulFn vec = packed_vec_avx512(T) ? packed_vec_avx512(T) : packed_vec_avx2(T);
+void borrowed_vec_or_vnni(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y,
+                          size_t ys) {
+    static const MatmulFn vec = packed_vec_avx512(T) ? packed_vec_avx512(T) : kernels_avx2().get(T);
     static const MatmulFn gemm = gemm_avx512(T);
     (a.m <= kVecMaxM ? vec : gemm)(w, n0, n1, a, y, ys);
 }
@@ -706,15 +661,15 @@ KernelTable make_table() {
     set(DType::Q8_0, vec_or_vnni<quant_matmul<LegacyTile, LQ8_0>, DType::Q8_0>);
     set(DType::IQ4_NL, vec_or_vnni<quant_matmul<LegacyTile, LIQ4_NL>, DType::IQ4_NL>);
     set(DType::Q2_K, vec_or_vnni<quant_matmul<KTile, KQ2>, DType::Q2_K>);
-    set(DType::Q3_K, vec_or_vnni<quant_matmul<KTile, KQ3>, DType::Q3_K>);
+    set(DType::Q3_K, borrowed_vec_or_vnni<DType::Q3_K>);
     set(DType::Q4_K, vec_or_vnni<quant_matmul<KTile, KQ4>, DType::Q4_K>);
     set(DType::Q5_K, vec_or_vnni<quant_matmul<KTile, KQ5>, DType::Q5_K>);
     set(DType::Q6_K, vec_or_vnni<quant_matmul<KTile, KQ6>, DType::Q6_K>);
-    set(DType::IQ4_XS, vec_or_vnni<quant_matmul<KTile, KIQ4_XS>, DType::IQ4_XS>);
-    set(DType::Q4_0_R8, packed_vec_or_vnni<DType::Q4_0_R8>);
-    set(DType::Q8_0_R8, packed_vec_or_vnni<DType::Q8_0_R8>);
-    set(DType::Q4_K_R8, packed_vec_or_vnni<DType::Q4_K_R8>);
-    set(DType::Q5_K_R8, packed_vec_or_vnni<DType::Q5_K_R8>);
+    set(DType::IQ4_XS, borrowed_vec_or_vnni<DType::IQ4_XS>);
+    set(DType::Q4_0_R8, borrowed_vec_or_vnni<DType::Q4_0_R8>);
+    set(DType::Q8_0_R8, borrowed_vec_or_vnni<DType::Q8_0_R8>);
+    set(DType::Q4_K_R8, borrowed_vec_or_vnni<DType::Q4_K_R8>);
+    set(DType::Q5_K_R8, borrowed_vec_or_vnni<DType::Q5_K_R8>);
     return t;
 }
 
