@@ -27,8 +27,9 @@ inline void prefetch_ahead(const void* p, int bytes) {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_NTA);
 }
 
-// Activation rows [c0, c0 + C)'s arrays.
-template <int C>
+// Activation rows [c0, c0 + C)'s arrays (the integer block sums xs only of Q8_0
+// activations, which the legacy formats take).
+template <int C, bool kSums = false>
 struct Act {
     const int8_t* q[C];
     const float* d[C];
@@ -39,7 +40,7 @@ struct Act {
             q[c] = a.q_row(c0 + c);
             d[c] = a.d_row(c0 + c);
             s32[c] = a.s32_row(c0 + c);
-            xs[c] = a.xs.empty() ? nullptr : a.xs_row(c0 + c);
+            xs[c] = kSums ? a.xs_row(c0 + c) : nullptr;
         }
     }
 };
@@ -56,8 +57,9 @@ inline __m256i fold(__m512i s) {
 }
 
 // acc[c] += float(s[c]) * (ws * d_x): the AVX2 kernels' float step.
-template <int C>
-inline void float_step(__m256 acc[C], const __m256i s[C], __m256 ws, const Act<C>& a, int64_t i) {
+template <int C, bool kSums>
+inline void float_step(__m256 acc[C], const __m256i s[C], __m256 ws, const Act<C, kSums>& a,
+                       int64_t i) {
     for (int c = 0; c < C; ++c)
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]),
                                  _mm256_mul_ps(ws, _mm256_broadcast_ss(a.d[c] + i)), acc[c]);
@@ -75,7 +77,7 @@ struct Q4_0R8 {
     template <int C>
     static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
         const int64_t nb = ar.k / 32;
-        const Act<C> a(ar, c0);
+        const Act<C, true> a(ar, c0);
         const __m512i m4 = _mm512_set1_epi8(0x0F);
         __m256 acc[C];
         for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
@@ -96,7 +98,7 @@ struct Q4_0R8 {
                 s[c] =
                     _mm256_sub_epi32(fold(t), _mm256_slli_epi32(_mm256_set1_epi32(a.xs[c][b]), 3));
             }
-            float_step<C>(acc, s, load_h8(x[b].d), a, b);
+            float_step(acc, s, load_h8(x[b].d), a, b);
         }
         for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
     }
@@ -110,7 +112,7 @@ struct Q8_0R8 {
     template <int C>
     static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
         const int64_t nb = ar.k / 32;
-        const Act<C> a(ar, c0);
+        const Act<C, true> a(ar, c0);
         const __m512i flip = _mm512_set1_epi8(char(0x80));
         __m256 acc[C];
         for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
@@ -128,7 +130,7 @@ struct Q8_0R8 {
                 s[c] =
                     _mm256_sub_epi32(fold(t), _mm256_slli_epi32(_mm256_set1_epi32(a.xs[c][b]), 7));
             }
-            float_step<C>(acc, s, load_h8(x[b].d), a, b);
+            float_step(acc, s, load_h8(x[b].d), a, b);
         }
         for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
     }
@@ -179,7 +181,7 @@ struct Q4_KR8 {
                     s[c] = p ? _mm256_add_epi32(s[c], t) : t;
                 }
             }
-            float_step<C>(acc, s, load_h8(blk.d), a, sb);
+            float_step(acc, s, load_h8(blk.d), a, sb);
             const __m256 negdm = _mm256_xor_ps(load_h8(blk.dmin), sign);
             for (int j = 0; j < 8; ++j) {
                 const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
