@@ -16,6 +16,7 @@
 #include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/math_avx2.h"
+#include "backend/cpu/packed_rows.h"
 #include "backend/cpu/tile_rows.h"
 #include "common/error.h"
 #include "common/fp16.h"
@@ -580,23 +581,10 @@ struct PackedK45 {
 using PackedQ4_K = PackedK45<BlockQ4_Kx8>;
 using PackedQ5_K = PackedK45<BlockQ5_Kx8>;
 
-// Each group of 8 packed rows against all activation rows, up to 3 at a time: the group's
-// later passes read it from cache. (Two groups per pass for one activation row, sharing
-// each broadcast, measured 40% faster for Q4_K_R8 from L2 but 5-15% slower end to end:
-// decode streams from memory, and two streams a group apart read slower than one.)
-template <class P>
-void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    check_packed_range(w, n0, n1);
-    const int64_t nb = a.k / P::kBlockK;
-    const auto* groups = reinterpret_cast<const typename P::Block*>(w.data());
-    for (int64_t n = n0; n < n1; n += 8) {
-        const auto* x = groups + (n / 8) * nb;
-        int64_t c = 0;
-        for (; c + 3 <= a.m; c += 3) P::template rows<3>(x, a, c, y + n, ys);
-        if (a.m - c == 2) P::template rows<2>(x, a, c, y + n, ys);
-        if (a.m - c == 1) P::template rows<1>(x, a, c, y + n, ys);
-    }
-}
+// packed_vec (packed_rows.h) drives these kernels, a group of 8 rows at a time. (Two groups
+// per pass for one activation row, sharing each broadcast, measured 40% faster for Q4_K_R8
+// from L2 but 5-15% slower end to end: decode streams from memory, and two streams a group
+// apart read slower than one.)
 
 // kVecMaxM (gemm_avx2.h) decides between the direct kernels and the panels.
 template <MatmulFn Vec, DType T>

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "backend/cpu/gemm_avx512.h"
+#include "backend/cpu/packed_rows.h"
 #include "quant/repack.h"
 
 namespace lcx::cpu {
@@ -69,34 +70,31 @@ inline __m256 load_h8(const uint16_t* h) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// Q4_0_R8: vector v's low nibbles are group v, its high nibbles group v + 4; the sums lose
-// 8 times the activations' integer block sum.
-struct Q4_0R8 {
-    using Block = BlockQ4_0x8;
+// The legacy packed formats (blocks of 32): F::pairs() gives a block's 8 groups as 4
+// registers of two groups each, (0|1), (2|3), (4|5), (6|7), as unsigned bytes u = w +
+// 2^F::kShift; the sums lose 2^kShift times the activations' integer block sum.
+template <class F>
+struct Legacy {
+    using Block = typename F::Block;
     static constexpr int kBlockK = 32;
     template <int C>
     static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
         const int64_t nb = ar.k / 32;
         const Act<C, true> a(ar, c0);
-        const __m512i m4 = _mm512_set1_epi8(0x0F);
         __m256 acc[C];
         for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
             prefetch_ahead(x + b, int(sizeof(Block)));
-            const __m512i z0 = _mm512_loadu_si512(x[b].qs[0]), z1 = _mm512_loadu_si512(x[b].qs[2]);
-            const __m512i u01 = _mm512_and_si512(z0, m4), u23 = _mm512_and_si512(z1, m4);
-            const __m512i u45 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
-            const __m512i u67 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+            __m512i u[4];
+            F::pairs(x[b], u);
             __m256i s[C];
             for (int c = 0; c < C; ++c) {
                 const __m256i xq =
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q[c] + 32 * b));
-                __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u01, act_pair(xq, 0));
-                t = _mm512_dpbusd_epi32(t, u23, act_pair(xq, 2));
-                t = _mm512_dpbusd_epi32(t, u45, act_pair(xq, 4));
-                t = _mm512_dpbusd_epi32(t, u67, act_pair(xq, 6));
-                s[c] =
-                    _mm256_sub_epi32(fold(t), _mm256_slli_epi32(_mm256_set1_epi32(a.xs[c][b]), 3));
+                __m512i t = _mm512_setzero_si512();
+                for (int p = 0; p < 4; ++p) t = _mm512_dpbusd_epi32(t, u[p], act_pair(xq, 2 * p));
+                s[c] = _mm256_sub_epi32(
+                    fold(t), _mm256_slli_epi32(_mm256_set1_epi32(a.xs[c][b]), F::kShift));
             }
             float_step(acc, s, load_h8(x[b].d), a, b);
         }
@@ -104,35 +102,27 @@ struct Q4_0R8 {
     }
 };
 
-// Q8_0_R8: signed weights read as w + 128 (w xor 0x80), less 128 times the activations'
-// integer block sum.
-struct Q8_0R8 {
+// Q4_0_R8: vector v's low nibbles are group v, its high nibbles group v + 4; q = w + 8.
+struct Q4_0Pairs {
+    using Block = BlockQ4_0x8;
+    static constexpr int kShift = 3;
+    static void pairs(const Block& x, __m512i u[4]) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        const __m512i z0 = _mm512_loadu_si512(x.qs[0]), z1 = _mm512_loadu_si512(x.qs[2]);
+        u[0] = _mm512_and_si512(z0, m4);
+        u[1] = _mm512_and_si512(z1, m4);
+        u[2] = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
+        u[3] = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+    }
+};
+
+// Q8_0_R8: signed weights read as w + 128 (w xor 0x80).
+struct Q8_0Pairs {
     using Block = BlockQ8_0x8;
-    static constexpr int kBlockK = 32;
-    template <int C>
-    static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
-        const int64_t nb = ar.k / 32;
-        const Act<C, true> a(ar, c0);
+    static constexpr int kShift = 7;
+    static void pairs(const Block& x, __m512i u[4]) {
         const __m512i flip = _mm512_set1_epi8(char(0x80));
-        __m256 acc[C];
-        for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; ++b) {
-            prefetch_ahead(x + b, int(sizeof(Block)));
-            __m512i u[4];
-            for (int p = 0; p < 4; ++p)
-                u[p] = _mm512_xor_si512(_mm512_loadu_si512(x[b].qs[2 * p]), flip);
-            __m256i s[C];
-            for (int c = 0; c < C; ++c) {
-                const __m256i xq =
-                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q[c] + 32 * b));
-                __m512i t = _mm512_setzero_si512();
-                for (int p = 0; p < 4; ++p) t = _mm512_dpbusd_epi32(t, u[p], act_pair(xq, 2 * p));
-                s[c] =
-                    _mm256_sub_epi32(fold(t), _mm256_slli_epi32(_mm256_set1_epi32(a.xs[c][b]), 7));
-            }
-            float_step(acc, s, load_h8(x[b].d), a, b);
-        }
-        for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
+        for (int p = 0; p < 4; ++p) u[p] = _mm512_xor_si512(_mm512_loadu_si512(x.qs[2 * p]), flip);
     }
 };
 
@@ -196,30 +186,14 @@ struct Q4_KR8 {
     }
 };
 
-// Each group of 8 packed rows against all activation rows, up to 3 at a time (the group's
-// later passes read it from cache), as the AVX2 path's packed_vec.
-template <class P>
-void packed_vec(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
-    check_packed_range(w, n0, n1);
-    const int64_t nb = a.k / P::kBlockK;
-    const auto* groups = reinterpret_cast<const typename P::Block*>(w.data());
-    for (int64_t n = n0; n < n1; n += 8) {
-        const auto* x = groups + (n / 8) * nb;
-        int64_t c = 0;
-        for (; c + 3 <= a.m; c += 3) P::template rows<3>(x, a, c, y + n, ys);
-        if (a.m - c == 2) P::template rows<2>(x, a, c, y + n, ys);
-        if (a.m - c == 1) P::template rows<1>(x, a, c, y + n, ys);
-    }
-}
-
 }  // namespace
 
 MatmulFn packed_vec_avx512(DType packed) {
     switch (packed) {
         case DType::Q4_0_R8:
-            return packed_vec<Q4_0R8>;
+            return packed_vec<Legacy<Q4_0Pairs>>;
         case DType::Q8_0_R8:
-            return packed_vec<Q8_0R8>;
+            return packed_vec<Legacy<Q8_0Pairs>>;
         case DType::Q4_K_R8:
             return packed_vec<Q4_KR8>;
         default:
