@@ -337,7 +337,7 @@ inline void transpose8x8_epi32(__m256i r[8]) {
 
 struct Scratch {
     RowUnp rows[8];
-    Panel panel[2];
+    Panel panel[kMaxPanels];
 };
 
 Scratch& scratch() {
@@ -747,7 +747,7 @@ void panel_drive(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, floa
                  PanelRowsFn ext) {
     if constexpr (kPacked) check_packed_range(w, n0, n1);
     Scratch& s = scratch();
-    for (Panel& p : s.panel) p.resize(a.k / 32);
+    for (int i = 0; i < (ext ? kMaxPanels : 2); ++i) s.panel[i].resize(a.k / 32);
     const Panel* const pn[2] = {&s.panel[0], &s.panel[1]};
     // Activation rows per pass over the panels. A panel is built once per pass, and that
     // costs more than streaming the tiles from L3: at TinyLlama's shapes, 512 rows per
@@ -755,9 +755,11 @@ void panel_drive(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, floa
     const int64_t chunk = std::min<int64_t>(a.m, 512);
     for (int64_t c0 = 0; c0 < a.m; c0 += chunk) {
         const int64_t c1 = std::min(a.m, c0 + chunk);
-        // Two panels (16 rows) at a time; the last 8 or fewer rows take one.
-        for (int64_t n = n0; n < n1; n += 16) {
-            const int nr = int(std::min<int64_t>(16, n1 - n));
+        // Two panels (16 rows) at a time, or up to kMaxPanels for another path's tile;
+        // the last rows take fewer.
+        const int64_t step = ext ? 8 * kMaxPanels : 16;
+        for (int64_t n = n0; n < n1; n += step) {
+            const int nr = int(std::min<int64_t>(step, n1 - n));
             for (int i = 0; 8 * i < nr; ++i) {
                 if constexpr (kPacked)
                     build_packed_panel(S{}, w, n + 8 * i, s.panel[i]);
@@ -765,8 +767,9 @@ void panel_drive(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, floa
                     build_panel<S>(w, n + 8 * i, std::min(8, nr - 8 * i), s, s.panel[i]);
             }
             if (ext) {
-                const PanelView pv[2] = {view_of(s.panel[0]), view_of(s.panel[1])};
-                ext(pv, nr > 8 ? 2 : 1, a, c0, c1, y, ys, n, nr);
+                PanelView pv[kMaxPanels];
+                for (int i = 0; i < kMaxPanels; ++i) pv[i] = view_of(s.panel[i]);
+                ext(pv, (nr + 7) / 8, a, c0, c1, y, ys, n, nr);
             } else if (nr > 8)
                 panel_rows<S, 2>(pn, a, c0, c1, y, ys, n, nr);
             else

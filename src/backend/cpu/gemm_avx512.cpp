@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cpu/gemm_panel.h"
 #include "backend/cpu/tile_rows.h"
@@ -182,32 +183,36 @@ void vnni_tile(const PanelView* pv, const ActRows& a, const int8_t* xt, int64_t 
     }
 }
 
-// Activation rows [c0, c1) (c0 on a tile): two whole tiles at a time, then one, then the
-// last tile of 1-3 rows.
-template <DType kT, int P>
-void vnni_rows_of(const PanelView* pv, const ActRows& a, int64_t c0, int64_t c1, float* y,
-                  size_t ys, int64_t n, int nr) {
-    static_assert(kActTile == 4);
-    const int8_t* xq = a.qt.data();
-    int64_t c = c0;
-    for (; c + 2 * kActTile <= c1; c += 2 * kActTile)
-        vnni_tile<kT, P, kActTile, 2>(pv, a, xq + c * a.k, c, y, ys, n, nr);
-    if (c + kActTile <= c1) {
-        vnni_tile<kT, P, kActTile, 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
-        c += kActTile;
-    }
-    with_rows<kActTile - 1>(int(c1 - c), [&](auto rows) {
-        vnni_tile<kT, P, rows(), 1>(pv, a, xq + c * a.k, c, y, ys, n, nr);
-    });
-}
-
+// Activation rows [c0, c1) (c0 on a tile) against np panels: two whole tiles at a time,
+// then one, then the last tile of 1-3 rows, each against every pair of panels in turn
+// while its activations are in L1. (Against one pair per pass over the activations, a
+// prompt's tiles, 512 rows x K bytes, came from L3 once per 16 weight rows.)
 template <DType kT>
 void vnni_rows(const PanelView* pv, int np, const ActRows& a, int64_t c0, int64_t c1, float* y,
                size_t ys, int64_t n, int nr) {
-    if (np == 2)
-        vnni_rows_of<kT, 2>(pv, a, c0, c1, y, ys, n, nr);
-    else
-        vnni_rows_of<kT, 1>(pv, a, c0, c1, y, ys, n, nr);
+    static_assert(kActTile == 4);
+    const int8_t* xq = a.qt.data();
+    // Tile (NT tiles of C rows at activation row c) against each pair of panels.
+    auto pairs = [&](auto nt, auto rows, int64_t c) {
+        for (int i = 0; i < np; i += 2) {
+            const int left = nr - 8 * i;
+            if (np - i >= 2)
+                vnni_tile<kT, 2, rows(), nt()>(pv + i, a, xq + c * a.k, c, y, ys, n + 8 * i,
+                                               std::min(16, left));
+            else
+                vnni_tile<kT, 1, rows(), nt()>(pv + i, a, xq + c * a.k, c, y, ys, n + 8 * i, left);
+        }
+    };
+    using Four = std::integral_constant<int, kActTile>;
+    using One = std::integral_constant<int, 1>;
+    int64_t c = c0;
+    for (; c + 2 * kActTile <= c1; c += 2 * kActTile)
+        pairs(std::integral_constant<int, 2>(), Four(), c);
+    if (c + kActTile <= c1) {
+        pairs(One(), Four(), c);
+        c += kActTile;
+    }
+    with_rows<kActTile - 1>(int(c1 - c), [&](auto rows) { pairs(One(), rows, c); });
 }
 
 // Weights of type kT, stored in layout kW: the file's, or kT's packed layout (quant/repack.h),

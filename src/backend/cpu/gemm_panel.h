@@ -75,8 +75,11 @@ struct PanelView {
     const uint8_t* sc = nullptr;
 };
 
-// Activation rows [c0, c1) against the np (1 or 2) panels of weight rows [n, n + nr):
-// y[c * ys + n + r] for r < nr. Panel 1 holds rows n + 8 .. n + 15.
+// The most panels (8 rows each) a PanelRowsFn is given at once.
+constexpr int kMaxPanels = 8;
+
+// Activation rows [c0, c1) against the np (1 to kMaxPanels) panels of weight rows
+// [n, n + nr): y[c * ys + n + r] for r < nr. Panel i holds rows n + 8i .. n + 8i + 7.
 using PanelRowsFn = void (*)(const PanelView* pv, int np, const ActRows& a, int64_t c0, int64_t c1,
                              float* y, size_t ys, int64_t n, int nr);
 
