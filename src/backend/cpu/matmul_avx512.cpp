@@ -510,7 +510,7 @@ void float_cols(const Tensor& w, int64_t n, const ActRows& a, float* y, size_t y
 // tile, so it has that tile's bits.
 //
 // P panels (16 P weight rows at n; panel p at P0 + p * 16 k) against NT activation tiles
-// of C rows each (tile u at xt + u * C * k), activation rows c0 ...
+// of C rows each (tile u at xt + u * C * k), from activation row c0 on.
 template <int P, int NT, int C>
 void float_panel_tile(const float* P0, int64_t k, const float* xt, int64_t c0, float* y, size_t ys,
                       int64_t n, int nr) {
