@@ -290,19 +290,18 @@ void visibility(const AttnArgs& a, int64_t t0, int64_t ntok, int64_t n_tiles, ui
     }
 }
 
-// A row's logits s (16 per tile, tiles the item does not visit skipped) replaced by
-// e^(s - mx); returns their sum, taken in float over 4 tiles at a time (at fixed tile
-// indices, so a row's sum does not depend on which other tiles its item visits), then in
-// double, as the reference sums in double.
-double exp_and_sum(float* s, const uint16_t* seen, int64_t n_tiles, float mx) {
-    const __m256 vm = _mm256_set1_ps(mx);
-    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+// Each seen tile's n_vec vectors of 8 logits (tile ti's at s + 8 n_vec ti) replaced by
+// e^(x - off), lane by lane; their sums, taken in float over 4 tiles at a time (at fixed
+// tile indices, so a sum does not depend on which other tiles an item visits), are added
+// in double to sum0 (lanes 0-3) and sum1 (lanes 4-7).
+inline void exp_in_place(float* s, int n_vec, const uint16_t* seen, int64_t n_tiles, __m256 off,
+                         __m256d& sum0, __m256d& sum1) {
     __m256 fsum = _mm256_setzero_ps();
     for (int64_t ti = 0; ti < n_tiles; ++ti) {
         if (seen[ti])
-            for (int half = 0; half < 2; ++half) {
-                float* e = s + ti * kTile + 8 * half;
-                const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), vm));
+            for (int v = 0; v < n_vec; ++v) {
+                float* e = s + (ti * n_vec + v) * 8;
+                const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), off));
                 _mm256_storeu_ps(e, x);
                 fsum = _mm256_add_ps(fsum, x);
             }
@@ -312,6 +311,14 @@ double exp_and_sum(float* s, const uint16_t* seen, int64_t n_tiles, float mx) {
             fsum = _mm256_setzero_ps();
         }
     }
+}
+
+// A row's logits s (16 per tile, tiles the item does not visit skipped) replaced by
+// e^(s - mx); returns their sum, in float over 4 tiles and then in double, as the
+// reference sums in double.
+double exp_and_sum(float* s, const uint16_t* seen, int64_t n_tiles, float mx) {
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    exp_in_place(s, kTile / 8, seen, n_tiles, _mm256_set1_ps(mx), sum0, sum1);
     alignas(32) double st[4];
     _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
     return (st[0] + st[1]) + (st[2] + st[3]);
@@ -517,21 +524,7 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     const __m256 off =
         _mm256_blendv_ps(mx, _mm256_setzero_ps(), _mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ));
     __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
-    __m256 fsum = _mm256_setzero_ps();
-    for (int64_t ti = 0; ti < n_tiles; ++ti) {
-        if (seen[ti])
-            for (int cc = 0; cc < kTile; ++cc) {
-                float* e = S + (ti * kTile + cc) * 8;
-                const __m256 x = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(e), off));
-                _mm256_storeu_ps(e, x);
-                fsum = _mm256_add_ps(fsum, x);
-            }
-        if (ti % 4 == 3 || ti == n_tiles - 1) {
-            sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
-            sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
-            fsum = _mm256_setzero_ps();
-        }
-    }
+    exp_in_place(S, kTile, seen, n_tiles, off, sum0, sum1);
     alignas(32) double sums[8];
     _mm256_store_pd(sums, sum0);
     _mm256_store_pd(sums + 4, sum1);
