@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -20,6 +21,18 @@ std::vector<Tensor*> matmul_only_weights(ModelWeights& w) {
         for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
             out.push_back(t);
     if (!w.tied_output) out.push_back(&w.output);
+    return out;
+}
+
+// The vectors (norm weights, biases) the forward passes read whole at every token.
+std::vector<Tensor*> vector_weights(ModelWeights& w) {
+    std::vector<Tensor*> out{&w.output_norm, &w.output_norm_b};
+    for (LayerWeights& l : w.layers)
+        for (Tensor* t :
+             {&l.attn_norm, &l.attn_norm_b, &l.bq, &l.bk, &l.bv, &l.bo, &l.attn_post_norm,
+              &l.ffn_norm, &l.ffn_norm_b, &l.ffn_up_b, &l.ffn_down_b, &l.ffn_post_norm})
+            out.push_back(t);
+    std::erase_if(out, [](const Tensor* t) { return t->empty() || !t->is_contiguous(); });
     return out;
 }
 
@@ -74,6 +87,14 @@ RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend&
     }
     RepackStats stats;
     if (jobs.empty()) return stats;
+    // The vectors lying between the packed weights move too. The file's pages under the
+    // packed weights are released, and where the file is mapped in 2 MiB pages a vector
+    // read from it would fault a whole one back in: 2 MiB of resident set per norm.
+    std::vector<Job> copies;
+    for (Tensor* t : vector_weights(w)) {
+        copies.push_back({t, t->type(), total});
+        total += (t->n_bytes() + 63) / 64 * 64;
+    }
     auto buffer = alloc_weight_buffer(total);
     auto* base = static_cast<uint8_t*>(const_cast<void*>(buffer.get()));
     const size_t size = (total + kHuge - 1) / kHuge * kHuge;
@@ -93,6 +114,15 @@ RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend&
                       j.t->ne(0));
         }
     });
+    for (const Job& j : copies) {
+        Tensor& t = *j.t;
+        std::memcpy(base + j.offset, t.data(), t.n_bytes());
+        const std::vector<int64_t> shape(t.shape().begin(), t.shape().begin() + t.n_dims());
+        Tensor copy = Tensor::borrow(t.type(), shape, base + j.offset, buffer);
+        copy.set_name(t.name());
+        file.release_pages(t.data(), t.n_bytes());
+        t = std::move(copy);
+    }
     for (const Job& j : jobs) {
         Tensor& t = *j.t;
         const std::vector<int64_t> shape(t.shape().begin(), t.shape().begin() + t.n_dims());

@@ -52,6 +52,18 @@ TEST(GgufFile, ReadsStories260K) {
     EXPECT_EQ(t.data(), f.tensor_bytes(*emb).data());  // zero-copy view
 }
 
+// The file is mapped at a 2 MiB boundary, so each 2 MiB of the file can be mapped as one
+// huge page: a byte at file offset o lies at an address congruent to o modulo 2 MiB.
+TEST(GgufFile, MappingIsHugePageAligned) {
+    LCX_REQUIRE_DATA(path, "models/stories260K.gguf");
+    GgufFile f = GgufFile::open(path);
+    constexpr uint64_t kHuge = uint64_t(2) << 20;
+    for (const TensorInfo& info : f.tensors()) {
+        const auto address = reinterpret_cast<uintptr_t>(f.tensor_bytes(info).data());
+        EXPECT_EQ(address % kHuge, (f.data_offset() + info.offset) % kHuge) << info.name;
+    }
+}
+
 TEST(GgufFile, ViewOutlivesFile) {
     LCX_REQUIRE_DATA(path, "models/stories260K.gguf");
     Tensor t;

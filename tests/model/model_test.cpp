@@ -210,6 +210,29 @@ TEST(Model, LoadForABackendPacksTheMatmulWeights) {
             EXPECT_EQ(t->type(), DType::Q4_0_R8) << t->name();
             EXPECT_FALSE(t->name().empty());
         }
+    // The norms move off the file with the packed weights (the file's pages around them
+    // are released); a copy has the file's bytes.
+    const auto same_bytes = [](const Tensor& x, const Tensor& y) {
+        return x.n_bytes() == y.n_bytes() && std::memcmp(x.data(), y.data(), x.n_bytes()) == 0;
+    };
+    EXPECT_TRUE(same_bytes(a.output_norm, b.output_norm));
+    for (size_t i = 0; i < b.layers.size(); ++i) {
+        EXPECT_TRUE(same_bytes(a.layers[i].attn_norm, b.layers[i].attn_norm));
+        EXPECT_TRUE(same_bytes(a.layers[i].ffn_norm, b.layers[i].ffn_norm));
+    }
+    // Whether t lies in the file mapping of the model w, which starts where w's token
+    // embedding (always a view of the file) says by its file offset.
+    const gguf::GgufFile file = gguf::GgufFile::open(path);
+    const auto in_file = [&](const ModelWeights& w, const Tensor& t) {
+        const auto* map = static_cast<const uint8_t*>(w.tok_embd.data()) - file.data_offset() -
+                          file.find_tensor("token_embd.weight")->offset;
+        const auto* p = static_cast<const uint8_t*>(t.data());
+        return p >= map && p < map + file.file_size();
+    };
+    EXPECT_TRUE(in_file(a, a.output_norm));
+    EXPECT_TRUE(in_file(a, a.layers[0].attn_norm));
+    EXPECT_FALSE(in_file(b, b.output_norm));
+    EXPECT_FALSE(in_file(b, b.layers[0].attn_norm));
     // Same values: the packed weight dequantizes to the file's.
     const Tensor& wa = a.layers[1].ffn_down;
     const Tensor& wb = b.layers[1].ffn_down;
