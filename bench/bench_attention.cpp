@@ -1,5 +1,6 @@
 // Attention at TinyLlama-1.1B's shape (32 heads, 4 KV heads, head_dim 64, f16 cache):
-// the scalar reference against the blocked fast path, prefill of N tokens (causal, cells
+// the scalar reference against the fast paths (AVX2, and AVX-512 where the machine has
+// it: the blocked kernel's products 16 lanes wide), prefill of N tokens (causal, cells
 // 0..N-1), decode of one token against N cells, and a prompt after cached tokens; and
 // decode at Llama-2-7B's (32 heads, each its own KV head, head_dim 128). Threads:
 // LCX_BENCH_THREADS (default 2).
@@ -21,10 +22,16 @@ int bench_threads() {
     return e ? std::atoi(e) : 2;
 }
 
-// range(0): 1 = fast path, 0 = reference; range(1): cells; range(2): tokens (1 = decode);
-// range(3): 0 = TinyLlama's shape, 1 = Llama-2-7B's.
+// range(0): 0 = reference, 1 = the AVX2 path, 2 = the AVX-512 path; range(1): cells; range(2):
+// tokens (1 = decode); range(3): 0 = TinyLlama's shape, 1 = Llama-2-7B's.
 void BM_Attention(benchmark::State& state) {
-    const bool fast = state.range(0) != 0;
+    const lcx::CpuPath path = state.range(0) == 2   ? lcx::CpuPath::Avx512
+                              : state.range(0) == 1 ? lcx::CpuPath::Avx2
+                                                    : lcx::CpuPath::Scalar;
+    if (!lcx::cpu_path_supported(path)) {
+        state.SkipWithError("this machine lacks the path's instructions");
+        return;
+    }
     const int64_t n_kv = state.range(1), nt = state.range(2);
     const bool mha = state.range(3) != 0;
     const int64_t hd = mha ? 128 : 64, nh = 32, nkvh = mha ? 32 : 4;
@@ -64,13 +71,14 @@ void BM_Attention(benchmark::State& state) {
     a.p.scale = 1.0f / std::sqrt(float(hd));
     a.p.n_kv = n_kv;
     lcx::ThreadPool pool(bench_threads());
-    lcx::cpu::attention_run(a, fast, pool);
+    lcx::cpu::attention_run(a, path, pool);
     for (auto _ : state) {
-        lcx::cpu::attention_run(a, fast, pool);
+        lcx::cpu::attention_run(a, path, pool);
         benchmark::DoNotOptimize(out.data());
     }
-    state.SetLabel(std::string(fast ? "fast" : "reference") + " " + std::to_string(pool.size()) +
-                   " threads");
+    state.SetLabel(
+        std::string(path == lcx::CpuPath::Scalar ? "reference" : lcx::cpu_path_name(path)) + " " +
+        std::to_string(pool.size()) + " threads");
     // Multiply-adds of Q·K and P·V actually required: token t (at cell n_kv - nt + t)
     // sees n_kv - nt + t + 1 cells.
     const double pairs = double(nt) * double(n_kv - nt) + double(nt) * double(nt + 1) / 2;
@@ -84,6 +92,10 @@ BENCHMARK(BM_Attention)
     ->Args({1, 2048, 2048, 0})
     // A 512-token prompt after 2048 cached tokens (pp512 @ d2048).
     ->Args({1, 2560, 512, 0})
+    // The prompts on the AVX-512 path (decode is the AVX2 kernels there).
+    ->Args({2, 512, 512, 0})
+    ->Args({2, 2048, 2048, 0})
+    ->Args({2, 2560, 512, 0})
     // Decode against 32 MiB of K and V: from memory, as a model's cache is read (the
     // weights stream through the caches between two layers' attention).
     ->Args({1, 32768, 1, 0})

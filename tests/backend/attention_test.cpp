@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -107,7 +108,10 @@ double tolerance(const Case& c) { return c.vt == DType::F16 ? 5e-4 : 1e-5; }
 TEST(Attention, FastMatchesReferenceOnRandomShapes) {
     cpu::AttnArgs probe;
     probe.hd = 64;
-    if (!cpu::attention_block_avx2(probe)) GTEST_SKIP() << "no fast attention in this build";
+    if (!cpu::attention_block(probe, CpuPath::Avx2)) GTEST_SKIP() << "no fast attention here";
+    // The AVX-512 path, where the machine has it, must give the AVX2 path's bits.
+    const bool wide = cpu_path_supported(CpuPath::Avx512);
+    int n_wide = 0;
     ThreadPool pool(3);
     std::mt19937 rng(7);
     const DType types[] = {DType::F32, DType::F16, DType::Q8_0};
@@ -138,9 +142,17 @@ TEST(Attention, FastMatchesReferenceOnRandomShapes) {
         Tensor want = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
         Tensor got = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
         const cpu::AttnArgs aw = args(c, d, want), ag = args(c, d, got);
-        cpu::attention_run(aw, false, pool);
-        cpu::attention_run(ag, true, pool);
-        n_fast += cpu::attention_block_avx2(ag) != nullptr;
+        cpu::attention_run(aw, CpuPath::Scalar, pool);
+        cpu::attention_run(ag, CpuPath::Avx2, pool);
+        n_fast += cpu::attention_block(ag, CpuPath::Avx2) != nullptr;
+        if (wide) {
+            Tensor got512 = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+            cpu::attention_run(args(c, d, got512), CpuPath::Avx512, pool);
+            ASSERT_EQ(0, std::memcmp(got512.data(), got.data(), got.n_bytes()))
+                << "iter " << iter << " hd " << c.hd << " nh " << c.nh << "/" << c.nkvh << " nt "
+                << c.nt << " n_kv " << c.n_kv;
+            ++n_wide;
+        }
         const double tol = tolerance(c);
         for (int64_t i = 0; i < want.n_elements(); ++i)
             ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], tol)
@@ -150,6 +162,10 @@ TEST(Attention, FastMatchesReferenceOnRandomShapes) {
                 << " window " << c.p.sliding_window << " kvpos " << c.kv_pos << " i " << i;
     }
     EXPECT_EQ(n_fast, 120);
+    if (wide)
+        EXPECT_EQ(n_wide, 120);
+    else
+        std::printf("AVX-512 attention not compared: this machine lacks AVX-512\n");
 }
 
 // Calls of at most 8 rows per KV head (decode, and a few tokens of a small group) take
@@ -185,10 +201,10 @@ TEST(Attention, FewRowsMatchReference) {
         Tensor want = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
         Tensor got = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
         const cpu::AttnArgs aw = args(c, d, want), ag = args(c, d, got);
-        ASSERT_NE(cpu::attention_block_avx2(ag), nullptr);
+        ASSERT_NE(cpu::attention_block(ag, CpuPath::Avx2), nullptr);
         ThreadPool& pool = pools[(iter / 11) % 2];
-        cpu::attention_run(aw, false, pool);
-        cpu::attention_run(ag, true, pool);
+        cpu::attention_run(aw, CpuPath::Scalar, pool);
+        cpu::attention_run(ag, CpuPath::Avx2, pool);
         const double tol = tolerance(c);
         for (int64_t i = 0; i < want.n_elements(); ++i)
             ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], tol)
@@ -213,7 +229,8 @@ TEST(Attention, LayoutsOfTheCacheGiveTheSameBits) {
             Data d = make_data(c, 11);  // same seed: the same values
             for (int fast = 0; fast < 2; ++fast) {
                 out[hm][fast] = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
-                cpu::attention_run(args(c, d, out[hm][fast]), fast == 1, pool);
+                cpu::attention_run(args(c, d, out[hm][fast]),
+                                   fast == 1 ? CpuPath::Avx2 : CpuPath::Scalar, pool);
             }
         }
         for (int fast = 0; fast < 2; ++fast)
@@ -234,8 +251,8 @@ TEST(Attention, RowSeeingNothingIsZero) {
     ThreadPool pool(2);
     Tensor want = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
     Tensor got = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
-    cpu::attention_run(args(c, d, want), false, pool);
-    cpu::attention_run(args(c, d, got), true, pool);
+    cpu::attention_run(args(c, d, want), CpuPath::Scalar, pool);
+    cpu::attention_run(args(c, d, got), CpuPath::Avx2, pool);
     for (int64_t i = 0; i < want.n_elements(); ++i)
         ASSERT_NEAR(got.data_as<float>()[i], want.data_as<float>()[i], 2e-5) << i;
     for (int64_t i = 0; i < c.hd * c.nh; ++i) ASSERT_EQ(got.data_as<float>()[i], 0.0f);

@@ -50,12 +50,30 @@ void attention_ref_rows(const AttnArgs& a, int64_t i0, int64_t i1);
 // all in hk's group) and tokens [t0, t1). Every output row is computed the same way
 // whatever the item's extent, so results do not depend on how the work is split.
 // nullptr when this build/CPU has no fast path, or it cannot take these arguments.
+// The AVX2 kernels serve the AVX-512 path too, except that its blocked kernel multiplies
+// with the 16-lane products below; both give the same bits.
 using AttnBlockFn = void (*)(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0,
                              int64_t t1);
-AttnBlockFn attention_block_avx2(const AttnArgs& a);
+AttnBlockFn attention_block(const AttnArgs& a, CpuPath path);
 
-// Runs the whole call on the pool: the fast path when `fast` and available, else the
+// Runs the whole call on the pool: the path's fast kernel where there is one, else the
 // reference.
-void attention_run(const AttnArgs& a, bool fast, ThreadPool& pool);
+void attention_run(const AttnArgs& a, CpuPath path, ThreadPool& pool);
+
+// The blocked kernel's per-tile steps on AVX-512 (attention_avx512.cpp), each element
+// through the operations of the AVX2 kernel in the same order, so with the same bits:
+// - logits of rows i < n (n <= 12) against a K tile kt [hd][16]: the dot products with
+//   q[i*hd ..], scaled, soft-capped, set to -inf outside masks[i], stored at s + i*lds,
+//   and the row's 8-lane running maximum mx + 8i updated;
+// - a row's logits (16 per tile, tiles without `seen` cells skipped) replaced by
+//   e^(s - mx), returning their sum;
+// - rows i < n of a tile's probabilities p + i*ldp normalized by inv[i] (and rounded to
+//   f16 when `f16`), then o[i*hd + j] += sum over c of p[i*ldp + c] * vt[c*hd + j].
+void attn_tile_logits_avx512(const float* q, int64_t hd, const float* kt, int n,
+                             const AttentionParams& p, const uint16_t* masks, float* s, int64_t lds,
+                             float* mx);
+double attn_exp_and_sum_avx512(float* s, const uint16_t* seen, int64_t n_tiles, float mx);
+void attn_tile_pv_avx512(float* p, int64_t ldp, const float* inv, bool f16, const float* vt,
+                         int64_t hd, float* o, int64_t n);
 
 }  // namespace lcx::cpu

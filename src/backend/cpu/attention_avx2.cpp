@@ -324,6 +324,9 @@ double exp_and_sum(float* s, const uint16_t* seen, int64_t n_tiles, float mx) {
     return (st[0] + st[1]) + (st[2] + st[3]);
 }
 
+// kWide: the products run in the AVX-512 kernels (attention_avx512.cpp), with the same
+// bits; the rest is shared.
+template <bool kWide>
 void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
     thread_local Scratch sc;
     const int64_t hd = a.hd, nh = a.n_head, n_kv = a.n_kv;
@@ -369,6 +372,18 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                 }
                 _mm256_storeu_ps(MX + 8 * r, mx);
             };
+            if constexpr (kWide) {
+                uint16_t masks[12];
+                for (int64_t r = 0, n = 0; r < R; r += n) {
+                    // 12 rows a step, 16 as 8 + 8 (a token block's 64 rows: 12 × 4 + 8 × 2).
+                    const int64_t left = R - r;
+                    n = left == 16 ? 8 : left >= 12 ? 12 : left >= 8 ? 8 : left >= 4 ? 4 : left;
+                    for (int64_t i = 0; i < n; ++i) masks[i] = mask[ti * ntok + (r + i) / nhs];
+                    attn_tile_logits_avx512(Q + r * hd, hd, KT, int(n), p, masks,
+                                            S + r * lds + ti * kTile, lds, MX + 8 * r);
+                }
+                continue;
+            }
             __m256 acc[6][2];
             for (int64_t r = 0, n = 0; r < R; r += n) {
                 n = rows_per_step(R - r);
@@ -394,7 +409,8 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                 INV[r] = 0.0f;
                 continue;
             }
-            const double sum = exp_and_sum(s, seen, n_tiles, mx);
+            const double sum = kWide ? attn_exp_and_sum_avx512(s, seen, n_tiles, mx)
+                                     : exp_and_sum(s, seen, n_tiles, mx);
             INV[r] = sum > 0 ? float(1.0 / sum) : 0.0f;
         }
 
@@ -404,6 +420,10 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             if (!any) continue;
             prefetch_tile(&AttnArgs::v_row, a, hk, ti, a.v_row_bytes);
             load_v_tile(a, hk, ti, any, VT);
+            if constexpr (kWide) {
+                attn_tile_pv_avx512(S + ti * kTile, lds, INV, a.vt == DType::F16, VT, hd, O, R);
+                continue;
+            }
             // P of the tile: normalized here, while the tile's column of S is in L1
             // (a separate pass over all of S went through L2).
             float* P = S + ti * kTile;
@@ -679,7 +699,8 @@ void block_rows_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int6
 
 }  // namespace
 
-AttnBlockFn attention_block_avx2(const AttnArgs& a) {
+AttnBlockFn attention_block(const AttnArgs& a, CpuPath path) {
+    if (path != CpuPath::Avx2 && path != CpuPath::Avx512) return nullptr;
     if (a.hd <= 0 || a.hd % 8 != 0) return nullptr;
     for (DType t : {a.kt, a.vt})
         if (t != DType::F32 && t != DType::F16 && !(t == DType::Q8_0 && a.hd % 32 == 0))
@@ -692,7 +713,7 @@ AttnBlockFn attention_block_avx2(const AttnArgs& a) {
     const int64_t rows = a.n_tokens * group;
     if (rows == 1 && a.kt != DType::Q8_0 && a.vt != DType::Q8_0) return &block_row1_avx2;
     if (rows <= 8 && a.kt != DType::Q8_0) return &block_rows_avx2;
-    return &block_avx2;
+    return path == CpuPath::Avx512 ? &block_avx2<true> : &block_avx2<false>;
 }
 
 }  // namespace lcx::cpu

@@ -116,13 +116,13 @@ void attention_ref_rows(const AttnArgs& a, int64_t i0, int64_t i1) {
 }
 
 #if !defined(__x86_64__) && !defined(_M_X64)
-AttnBlockFn attention_block_avx2(const AttnArgs&) { return nullptr; }
+AttnBlockFn attention_block(const AttnArgs&, CpuPath) { return nullptr; }
 #endif
 
-void attention_run(const AttnArgs& a, bool fast, ThreadPool& pool) {
+void attention_run(const AttnArgs& a, CpuPath path, ThreadPool& pool) {
     const int nth = pool.size();
     const bool small = nth == 1 || a.n_tokens * a.n_head * a.n_kv * a.hd < 16384;
-    const AttnBlockFn fn = fast ? attention_block_avx2(a) : nullptr;
+    const AttnBlockFn fn = attention_block(a, path);
     if (!fn) {
         const int64_t total = a.n_tokens * a.n_head;
         if (small) {

@@ -9,6 +9,7 @@
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx512.h>
 
+#include <cmath>
 #include <cstdint>
 
 // Missing from SIMDe 0.7.4, written element by element. The masked loads read only the
@@ -30,6 +31,15 @@ inline simde__m512 lcx_emulated_cvtepi32_ps(simde__m512i a) {
     return simde_mm512_loadu_ps(f);
 }
 #define _mm512_cvtepi32_ps(a) lcx_emulated_cvtepi32_ps(a)
+
+inline simde__m512i lcx_emulated_cvtps_epi32(simde__m512 a) {
+    float f[16];
+    int32_t i[16];
+    simde_mm512_storeu_ps(f, a);
+    for (int k = 0; k < 16; ++k) i[k] = int32_t(std::lrint(f[k]));  // nearest, as vcvtps2dq
+    return simde_mm512_loadu_si512(i);
+}
+#define _mm512_cvtps_epi32(a) lcx_emulated_cvtps_epi32(a)
 
 // Widens 16 elements of type From (at p) to int32.
 template <class From>
@@ -103,3 +113,23 @@ inline simde__m256i lcx_emulated_maskz_loadu_epi16(simde__mmask16 k, const void*
     return simde_mm256_loadu_si256(t);
 }
 #define _mm256_maskz_loadu_epi16(k, p) lcx_emulated_maskz_loadu_epi16((k), (p))
+
+// Stores the elements of a selected by k; the others of p are left untouched.
+inline void lcx_emulated_mask_storeu_ps(void* p, simde__mmask16 k, simde__m512 a) {
+    float t[16];
+    simde_mm512_storeu_ps(t, a);
+    for (int i = 0; i < 16; ++i)
+        if ((k >> i) & 1) static_cast<float*>(p)[i] = t[i];
+}
+#define _mm512_mask_storeu_ps(p, k, a) lcx_emulated_mask_storeu_ps((p), (k), (a))
+
+// 16 floats to f16 (F16C on each half), rounding as `rounding` says.
+#define _mm512_cvtps_ph(a, rounding) lcx_emulated_cvtps_ph<(rounding)>(a)
+template <int kRounding>
+inline __m256i lcx_emulated_cvtps_ph(simde__m512 a) {
+    float f[16];
+    simde_mm512_storeu_ps(f, a);
+    const __m128i lo = _mm256_cvtps_ph(_mm256_loadu_ps(f), kRounding);
+    const __m128i hi = _mm256_cvtps_ph(_mm256_loadu_ps(f + 8), kRounding);
+    return _mm256_set_m128i(hi, lo);
+}

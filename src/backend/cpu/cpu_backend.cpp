@@ -652,7 +652,7 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
     a.positions = positions.data();
     a.kv_positions = kv_positions.empty() ? nullptr : kv_positions.data();
     a.p = p;
-    cpu::attention_run(a, path_ != CpuPath::Scalar, pool_);
+    cpu::attention_run(a, path_, pool_);
 }
 
 }  // namespace

@@ -1,0 +1,188 @@
+// The blocked attention's per-tile work (attention_avx2.cpp holds the rest) in 16-lane
+// vectors: the logits of many query rows against a K tile of 16 cells, their
+// exponentials, and the rows' probabilities times a V tile. A K tile's 16 cells fill one
+// register, so a row's logits are one chain of FMAs where AVX2 needs two, and a V row of
+// 64 values is 4 registers. Every element goes through the operations of the AVX2
+// kernels in the same order (the same FMA chains, the same exponential polynomial, the
+// same float sums), so both paths give the same bits (tests compare them).
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "backend/cpu/attention.h"
+
+namespace lcx::cpu {
+
+namespace {
+
+constexpr int kTile = 16;  // cells per tile, as in attention_avx2.cpp
+
+// e^x for x <= 0: exp_neg of math_avx2.h, operation for operation, 16 lanes wide.
+inline __m512 exp_neg(__m512 x) {
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    const __m512 z = _mm512_mul_ps(x, x);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, z, x);
+    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+    const __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mov_ps(keep, _mm512_mul_ps(y, _mm512_castsi512_ps(e)));
+}
+
+inline __m256 lo(__m512 x) { return _mm512_castps512_ps256(x); }
+inline __m256 hi(__m512 x) {
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+}
+
+// Logits of rows [0, NR) × the tile's 16 cells, as the AVX2 tile loop makes them: dot
+// products (broadcast q[i][j] times the tile's row j of KT), scaled, soft-capped, masked
+// to -inf, stored at s + i*lds; each row's lane-wise maximum (8 lanes) updated.
+template <int NR>
+void tile_logits(const float* q, int64_t hd, const float* kt, const AttentionParams& p,
+                 const uint16_t* masks, float* s, int64_t lds, float* mx) {
+    __m512 acc[NR];
+#pragma GCC unroll 12
+    for (int i = 0; i < NR; ++i) acc[i] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < hd; ++j) {
+        const __m512 k = _mm512_loadu_ps(kt + j * kTile);
+#pragma GCC unroll 12
+        for (int i = 0; i < NR; ++i)
+            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(q[i * hd + j]), k, acc[i]);
+    }
+    for (int i = 0; i < NR; ++i) {
+        __m512 x = _mm512_mul_ps(acc[i], _mm512_set1_ps(p.scale));
+        if (p.softcap > 0) {
+            alignas(64) float tmp[16];
+            _mm512_store_ps(tmp, x);
+            for (float& e : tmp) e = p.softcap * std::tanh(e / p.softcap);
+            x = _mm512_load_ps(tmp);
+        }
+        x = _mm512_mask_blend_ps(masks[i], _mm512_set1_ps(-INFINITY), x);
+        _mm512_storeu_ps(s + i * lds, x);
+        float* m = mx + 8 * i;
+        _mm256_storeu_ps(m, _mm256_max_ps(_mm256_max_ps(_mm256_loadu_ps(m), lo(x)), hi(x)));
+    }
+}
+
+// O rows [0, NR), NC vectors of columns from j (the last one `last` lanes wide) += P · V
+// tile [16][hd].
+template <int NR, int NC>
+void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o, int64_t j,
+             __mmask16 last) {
+    auto mask = [last](int c) { return c == NC - 1 ? last : __mmask16(0xFFFF); };
+    __m512 acc[NR][NC];
+#pragma GCC unroll 6
+    for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; ++c)
+            acc[i][c] = _mm512_maskz_loadu_ps(mask(c), o + i * hd + j + 16 * c);
+    for (int cc = 0; cc < kTile; ++cc) {
+        __m512 v[NC];
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; ++c)
+            v[c] = _mm512_maskz_loadu_ps(mask(c), vt + cc * hd + j + 16 * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < NR; ++i) {
+            const __m512 b = _mm512_set1_ps(p[i * ldp + cc]);
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; ++c) acc[i][c] = _mm512_fmadd_ps(b, v[c], acc[i][c]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; ++c)
+            _mm512_mask_storeu_ps(o + i * hd + j + 16 * c, mask(c), acc[i][c]);
+}
+
+// Rows [0, NR) over all hd columns: 64 at a time, then 32, 16 and a last 8 (hd is a
+// multiple of 8).
+template <int NR>
+void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o) {
+    constexpr __mmask16 kAll = 0xFFFF;
+    int64_t j = 0;
+    for (; j + 64 <= hd; j += 64) tile_pv<NR, 4>(p, ldp, vt, hd, o, j, kAll);
+    if (j + 32 <= hd) {
+        tile_pv<NR, 2>(p, ldp, vt, hd, o, j, kAll);
+        j += 32;
+    }
+    if (j + 16 <= hd) {
+        tile_pv<NR, 1>(p, ldp, vt, hd, o, j, kAll);
+        j += 16;
+    }
+    if (j < hd) tile_pv<NR, 1>(p, ldp, vt, hd, o, j, __mmask16((1u << (hd - j)) - 1));
+}
+
+}  // namespace
+
+void attn_tile_logits_avx512(const float* q, int64_t hd, const float* kt, int n,
+                             const AttentionParams& p, const uint16_t* masks, float* s, int64_t lds,
+                             float* mx) {
+    switch (n) {
+        case 12:
+            return tile_logits<12>(q, hd, kt, p, masks, s, lds, mx);
+        case 8:
+            return tile_logits<8>(q, hd, kt, p, masks, s, lds, mx);
+        case 4:
+            return tile_logits<4>(q, hd, kt, p, masks, s, lds, mx);
+        case 2:
+            return tile_logits<2>(q, hd, kt, p, masks, s, lds, mx);
+        default:
+            for (int i = 0; i < n; ++i)
+                tile_logits<1>(q + i * hd, hd, kt, p, masks + i, s + i * lds, lds, mx + 8 * i);
+    }
+}
+
+double attn_exp_and_sum_avx512(float* s, const uint16_t* seen, int64_t n_tiles, float mx) {
+    const __m512 off = _mm512_set1_ps(mx);
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    __m256 fsum = _mm256_setzero_ps();
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        if (seen[ti]) {
+            float* e = s + ti * kTile;
+            const __m512 x = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(e), off));
+            _mm512_storeu_ps(e, x);
+            // Cells 0-7, then 8-15, into the same 8 float sums: the AVX2 order.
+            fsum = _mm256_add_ps(_mm256_add_ps(fsum, lo(x)), hi(x));
+        }
+        if (ti % 4 == 3 || ti == n_tiles - 1) {
+            sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(fsum)));
+            sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(fsum, 1)));
+            fsum = _mm256_setzero_ps();
+        }
+    }
+    alignas(32) double st[4];
+    _mm256_store_pd(st, _mm256_add_pd(sum0, sum1));
+    return (st[0] + st[1]) + (st[2] + st[3]);
+}
+
+void attn_tile_pv_avx512(float* p, int64_t ldp, const float* inv, bool f16, const float* vt,
+                         int64_t hd, float* o, int64_t n) {
+    for (int64_t r = 0; r < n; ++r) {
+        float* e = p + r * ldp;
+        __m512 w = _mm512_mul_ps(_mm512_loadu_ps(e), _mm512_set1_ps(inv[r]));
+        // ggml multiplies the f16 V by the probabilities rounded to f16.
+        if (f16) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+        _mm512_storeu_ps(e, w);
+    }
+    int64_t r = 0;
+    for (; r + 6 <= n; r += 6) rows_pv<6>(p + r * ldp, ldp, vt, hd, o + r * hd);
+    if (r + 4 <= n) {
+        rows_pv<4>(p + r * ldp, ldp, vt, hd, o + r * hd);
+        r += 4;
+    }
+    for (; r + 2 <= n; r += 2) rows_pv<2>(p + r * ldp, ldp, vt, hd, o + r * hd);
+    for (; r < n; ++r) rows_pv<1>(p + r * ldp, ldp, vt, hd, o + r * hd);
+}
+
+}  // namespace lcx::cpu
