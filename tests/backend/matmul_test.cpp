@@ -402,7 +402,11 @@ TEST(Matmul, Avx512PanelsGiveTheAvx2PanelsBits) {
     for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS,
                     DType::F32, DType::F16, DType::BF16})
-        for (Shape sh : {Shape{40, 37}, Shape{13, 37}, Shape{13, 517}}) {
+        // 61 x 13 stays on one thread (under the split threshold): one call over 8 panels,
+        // two pairs at a time, the second two with 13 rows; 590 rows make parts of 2-3
+        // row blocks on 2 threads.
+        for (Shape sh :
+             {Shape{40, 37}, Shape{13, 37}, Shape{13, 517}, Shape{61, 13}, Shape{590, 37}}) {
             const bool is_float = t == DType::F32 || t == DType::F16 || t == DType::BF16;
             const int64_t n = sh.n, m = is_float && sh.m < 64 ? (sh.n == 40 ? 67 : 70) : sh.m;
             const int64_t k = is_k(t) ? 512 : is_float ? 259 : 288;
@@ -581,9 +585,12 @@ TEST(PackedMatmul, Avx512PanelsGiveTheAvx2PanelsBits) {
         GTEST_SKIP() << "needs both the avx2 and the avx512 path";
     auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
     auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
+    struct Shape {
+        int64_t n, m;
+    };
     for (const PackedCase& pc : kPacked)
-        for (int64_t m : {37, 517}) {
-            const int64_t k = is_k(pc.file) ? 512 : 288, n = 40;
+        for (Shape sh : {Shape{40, 37}, Shape{40, 517}, Shape{56, 13}, Shape{592, 37}}) {
+            const int64_t k = is_k(pc.file) ? 512 : 288, n = sh.n, m = sh.m;
             Tensor w = packed_copy(make_weight(pc.file, k, n, 53), pc.packed);
             Tensor x = make_input(k, m, 54);
             Tensor y0 = Tensor::zeros(DType::F32, {n, m});
@@ -591,7 +598,7 @@ TEST(PackedMatmul, Avx512PanelsGiveTheAvx2PanelsBits) {
             avx2->matmul(w, x, y0);
             avx512->matmul(w, x, y1);
             ASSERT_EQ(0, std::memcmp(y0.data(), y1.data(), size_t(n * m) * 4))
-                << dtype_name(pc.packed) << " m=" << m;
+                << dtype_name(pc.packed) << " n=" << n << " m=" << m;
         }
 }
 

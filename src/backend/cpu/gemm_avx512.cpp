@@ -87,13 +87,20 @@ inline __m512i scales32(const PanelView* pv, int64_t half) {
     return _mm512_srai_epi32(join<P>(pv[0].sc + half * 32, pv[P - 1].sc + half * 32), 16);
 }
 
-// P panels (8P weight rows) x NT activation tiles of C rows each (tile u at xt + u C K):
-// the AVX2 tile's sums and float steps. A chain of vpdpbusd waits ~4-5 cycles per step,
-// and two can issue per cycle: 8 rows x two chains (even and odd groups) keep 16 in
-// flight. The K-quants' super-block sums need 8 more registers and take one chain per row.
-template <DType kT, int P, int C, int NT>
-void vnni_tile(const PanelView* pv, const uint8_t* pq, const uint8_t* psg, const ActRows& a,
-               const int8_t* xt, int64_t c0, float* y, size_t ys, int64_t n, int nr) {
+// Q groups of P panels (8P weight rows each; Q > 1 only for pairs) x NT activation tiles
+// of C rows each (tile u at xt + u C K): the AVX2 tile's sums and float steps. A chain of
+// vpdpbusd waits ~4-5 cycles per step, and two can issue per cycle: 8 chains or more in
+// flight (rows x groups x chains) keep it busy. The tile is bound by loads (one broadcast
+// per activation row and group, one weight load per group and pair), so two pairs
+// against 4 rows (6 loads per 8 vpdpbusd) beat one pair against 8 (9 loads).
+// The K-quants' super-block sums need more registers and take one chain per row.
+// pq/psg: the pairs' interleaved quants (pair_bytes apart); y columns n + 16q for pair q,
+// nr rows in all.
+template <DType kT, int P, int C, int NT, int Q = 1>
+void vnni_tile(const PanelView* pv, const uint8_t* pq, const uint8_t* psg, int64_t pair_bytes,
+               const ActRows& a, const int8_t* xt, int64_t c0, float* y, size_t ys, int64_t n,
+               int nr) {
+    static_assert(Q == 1 || P == 2);
     constexpr PanelTraits T = panel_traits(kT);
     // Signed weights: w + 128 against the integer block sums (Q8_0 activations), or |w|
     // against sign-adjusted activations (Q8_K, which has no such sums).
@@ -109,9 +116,15 @@ void vnni_tile(const PanelView* pv, const uint8_t* pq, const uint8_t* psg, const
     auto xg = [xt, k](int64_t b, int g, int r) {
         return xt + (r / C) * C * k + ((b * 8 + g) * C + r % C) * 4;
     };
-    const PanelView& p0 = pv[0];
-    const PanelView& p1 = pv[P - 1];
-    const int64_t nb = p0.nb;
+    const PanelView* pp[Q];  // pair q's first panel
+    const uint8_t* qq[Q];
+    const uint8_t* sq[Q];
+    for (int q = 0; q < Q; ++q) {
+        pp[q] = pv + P * q;
+        qq[q] = pq ? pq + q * pair_bytes : nullptr;
+        sq[q] = psg ? psg + q * pair_bytes : nullptr;
+    }
+    const int64_t nb = pv[0].nb;
     const float* dx[R];
     const float* sx[R];
     const int32_t* xs[R];
@@ -121,91 +134,122 @@ void vnni_tile(const PanelView* pv, const uint8_t* pq, const uint8_t* psg, const
         xs[r] = kShift ? a.xs_row(c0 + r) : nullptr;
     }
     const __m512i flip = _mm512_set1_epi8(char(0x80));
-    __m512 acc[R];
-    __m512i sum[T.super ? R : 1];  // the super-block's sum so far
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    for (__m512i& v : sum) v = _mm512_setzero_si512();
+    __m512 acc[Q][R];
+    __m512i sum[Q][T.super ? R : 1];  // the super-block's sum so far
+    for (int q = 0; q < Q; ++q) {
+        for (int r = 0; r < R; ++r) acc[q][r] = _mm512_setzero_ps();
+        for (__m512i& v : sum[q]) v = _mm512_setzero_si512();
+    }
     for (int64_t b = 0; b < nb; ++b) {
-        __m512i s[R];
+        __m512i s[Q][R];
         if constexpr (T.scale16) {
             // Two halves of 4 groups, each times its int16 scale.
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
-                __m512i t[R];
-                for (int r = 0; r < R; ++r) t[r] = _mm512_setzero_si512();
+                __m512i t[Q][R];
+                for (int q = 0; q < Q; ++q)
+                    for (int r = 0; r < R; ++r) t[q][r] = _mm512_setzero_si512();
 #pragma GCC unroll 4
                 for (int g = 4 * h; g < 4 * h + 4; ++g) {
-                    const __m512i w = pair_load<P>(pq, p0.qs, (8 * b + g) * 32);
-                    for (int r = 0; r < R; ++r)
-                        t[r] = _mm512_dpbusd_epi32(t[r], w, bcast4(xg(b, g, r)));
+                    __m512i w[Q];
+                    for (int q = 0; q < Q; ++q)
+                        w[q] = pair_load<P>(qq[q], pp[q]->qs, (8 * b + g) * 32);
+                    for (int r = 0; r < R; ++r) {
+                        const __m512i x = bcast4(xg(b, g, r));
+                        for (int q = 0; q < Q; ++q) t[q][r] = _mm512_dpbusd_epi32(t[q][r], w[q], x);
+                    }
                 }
-                const __m512i sc = scales32<P>(pv, 2 * b + h);
-                for (int r = 0; r < R; ++r) {
-                    const __m512i v = _mm512_mullo_epi32(t[r], sc);
-                    s[r] = h ? _mm512_add_epi32(s[r], v) : v;
+                for (int q = 0; q < Q; ++q) {
+                    const __m512i sc = scales32<P>(pp[q], 2 * b + h);
+                    for (int r = 0; r < R; ++r) {
+                        const __m512i v = _mm512_mullo_epi32(t[q][r], sc);
+                        s[q][r] = h ? _mm512_add_epi32(s[q][r], v) : v;
+                    }
                 }
             }
         } else {
             // Chain 0 starts from the offset's term, 2^shift times the activations'
             // integer block sum, negated (integer sums: the same result as subtracting it
             // at the end, one instruction fewer per row).
-            __m512i ch[kChains][R];
-            for (int r = 0; r < R; ++r)
-                ch[0][r] = kShift > 0 ? _mm512_set1_epi32(-xs[r][b] * (1 << kShift))
-                                      : _mm512_setzero_si512();
-            for (int i = 1; i < kChains; ++i)
-                for (int r = 0; r < R; ++r) ch[i][r] = _mm512_setzero_si512();
+            __m512i ch[kChains][Q][R];
+            for (int r = 0; r < R; ++r) {
+                const __m512i init = kShift > 0 ? _mm512_set1_epi32(-xs[r][b] * (1 << kShift))
+                                                : _mm512_setzero_si512();
+                for (int q = 0; q < Q; ++q) {
+                    ch[0][q][r] = init;
+                    for (int i = 1; i < kChains; ++i) ch[i][q][r] = _mm512_setzero_si512();
+                }
+            }
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
                 const int64_t off = (8 * b + g) * 32;
-                if constexpr (kNegate) {
-                    const __m512i w = pair_load<P>(pq, p0.qs, off);  // |w|
-                    const __mmask64 neg = _mm512_movepi8_mask(pair_load<P>(psg, p0.sg, off));
-                    for (int r = 0; r < R; ++r) {
-                        const __m512i x = bcast4(xg(b, g, r));
-                        ch[g % kChains][r] = _mm512_dpbusd_epi32(
-                            ch[g % kChains][r], w,
-                            _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x));
+                __m512i w[Q];
+                __mmask64 neg[Q];
+                for (int q = 0; q < Q; ++q) {
+                    if constexpr (kNegate) {
+                        w[q] = pair_load<P>(qq[q], pp[q]->qs, off);  // |w|
+                        neg[q] = _mm512_movepi8_mask(pair_load<P>(sq[q], pp[q]->sg, off));
+                    } else if constexpr (T.is_signed) {
+                        w[q] = _mm512_xor_si512(pair_load<P>(sq[q], pp[q]->sg, off), flip);
+                    } else {
+                        w[q] = pair_load<P>(qq[q], pp[q]->qs, off);
                     }
-                } else {
-                    const __m512i w = T.is_signed
-                                          ? _mm512_xor_si512(pair_load<P>(psg, p0.sg, off), flip)
-                                          : pair_load<P>(pq, p0.qs, off);
-                    for (int r = 0; r < R; ++r)
-                        ch[g % kChains][r] =
-                            _mm512_dpbusd_epi32(ch[g % kChains][r], w, bcast4(xg(b, g, r)));
+                }
+                for (int r = 0; r < R; ++r) {
+                    const __m512i x = bcast4(xg(b, g, r));
+                    for (int q = 0; q < Q; ++q) {
+                        __m512i& c = ch[g % kChains][q][r];
+                        if constexpr (kNegate)
+                            c = _mm512_dpbusd_epi32(
+                                c, w[q],
+                                _mm512_mask_sub_epi8(x, neg[q], _mm512_setzero_si512(), x));
+                        else
+                            c = _mm512_dpbusd_epi32(c, w[q], x);
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r)
-                s[r] = kChains == 2 ? _mm512_add_epi32(ch[0][r], ch[kChains - 1][r]) : ch[0][r];
-            if constexpr (T.super) {
-                const __m512i sc = scales32<P>(pv, 2 * b);
-                for (int r = 0; r < R; ++r) s[r] = _mm512_mullo_epi32(s[r], sc);
+            for (int q = 0; q < Q; ++q) {
+                for (int r = 0; r < R; ++r)
+                    s[q][r] = kChains == 2 ? _mm512_add_epi32(ch[0][q][r], ch[kChains - 1][q][r])
+                                           : ch[0][q][r];
+                if constexpr (T.super) {
+                    const __m512i sc = scales32<P>(pp[q], 2 * b);
+                    for (int r = 0; r < R; ++r) s[q][r] = _mm512_mullo_epi32(s[q][r], sc);
+                }
             }
         }
         if constexpr (T.super) {
-            for (int r = 0; r < R; ++r) {
-                sum[r] = b % kStep ? _mm512_add_epi32(sum[r], s[r]) : s[r];
-                s[r] = sum[r];
-            }
+            for (int q = 0; q < Q; ++q)
+                for (int r = 0; r < R; ++r) {
+                    sum[q][r] = b % kStep ? _mm512_add_epi32(sum[q][r], s[q][r]) : s[q][r];
+                    s[q][r] = sum[q][r];
+                }
             if (b % kStep != kStep - 1) continue;
         }
         // The float step, then the mins of the blocks it covers.
-        const __m512 ws = join_ps<P>(p0.ws + 8 * b, p1.ws + 8 * b);
-        for (int r = 0; r < R; ++r)
-            acc[r] =
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]),
-                                _mm512_mul_ps(ws, _mm512_set1_ps(dx[r][b >> T.dx_shift])), acc[r]);
-        for (int64_t j = (b + 1 - kStep) * kMins; j < (b + 1) * kMins; ++j) {
-            const __m512 wm = join_ps<P>(p0.wm + 8 * j, p1.wm + 8 * j);
+        for (int q = 0; q < Q; ++q) {
+            const PanelView& p0 = pp[q][0];
+            const PanelView& p1 = pp[q][P - 1];
+            const __m512 ws = join_ps<P>(p0.ws + 8 * b, p1.ws + 8 * b);
             for (int r = 0; r < R; ++r)
-                acc[r] = _mm512_fmadd_ps(wm, _mm512_set1_ps(sx[r][j]), acc[r]);
+                acc[q][r] = _mm512_fmadd_ps(
+                    _mm512_cvtepi32_ps(s[q][r]),
+                    _mm512_mul_ps(ws, _mm512_set1_ps(dx[r][b >> T.dx_shift])), acc[q][r]);
+            for (int64_t j = (b + 1 - kStep) * kMins; j < (b + 1) * kMins; ++j) {
+                const __m512 wm = join_ps<P>(p0.wm + 8 * j, p1.wm + 8 * j);
+                for (int r = 0; r < R; ++r)
+                    acc[q][r] = _mm512_fmadd_ps(wm, _mm512_set1_ps(sx[r][j]), acc[q][r]);
+            }
         }
     }
-    for (int r = 0; r < R; ++r) {
-        alignas(64) float t[16];
-        _mm512_store_ps(t, acc[r]);
-        std::memcpy(y + size_t(c0 + r) * ys + size_t(n), t, size_t(nr) * sizeof(float));
+    for (int q = 0; q < Q; ++q) {
+        const int rows = std::min(8 * P, nr - 16 * q);
+        for (int r = 0; r < R; ++r) {
+            alignas(64) float t[16];
+            _mm512_store_ps(t, acc[q][r]);
+            std::memcpy(y + size_t(c0 + r) * ys + size_t(n + 16 * q), t,
+                        size_t(rows) * sizeof(float));
+        }
     }
 }
 
@@ -218,6 +262,10 @@ void vnni_rows(const PanelView* pv, int np, const ActRows& a, int64_t c0, int64_
                size_t ys, int64_t n, int nr) {
     static_assert(kActTile == 4);
     constexpr PanelTraits T = panel_traits(kT);
+    // Two pairs of panels against 4 activation rows, where one pair against 8 rows had
+    // 9 loads per 8 vpdpbusd (pp512 +11-16% for Q4_0 and Q8_0). Not for the super-block
+    // types: their sums need 8 more registers, and the K-quants measured 8% slower.
+    constexpr bool kPairsOfPairs = !T.super;
     const int8_t* xq = a.qt.data();
     // Each pair's quants interleaved, so a tile reads a group of 16 rows in one load.
     const int64_t units = pv[0].nb * 8, pair_bytes = units * 64;
@@ -234,28 +282,31 @@ void vnni_rows(const PanelView* pv, int np, const ActRows& a, int64_t c0, int64_
         if constexpr (T.is_signed)
             interleave32(pv[i].sg, pv[i + 1].sg, units, psg + (i / 2) * pair_bytes);
     }
-    // Tile (NT tiles of C rows at activation row c) against each pair of panels.
+    // Tile (NT tiles of C rows at activation row c) against the panels: two pairs at a
+    // time, then a pair, then a single panel.
     auto pairs = [&](auto nt, auto rows, int64_t c) {
-        for (int i = 0; i < np; i += 2) {
-            const int left = nr - 8 * i;
-            if (np - i >= 2)
-                vnni_tile<kT, 2, rows(), nt()>(pv + i, pq + (i / 2) * pair_bytes,
-                                               psg + (i / 2) * pair_bytes, a, xq + c * a.k, c, y,
-                                               ys, n + 8 * i, std::min(16, left));
-            else
-                vnni_tile<kT, 1, rows(), nt()>(pv + i, nullptr, nullptr, a, xq + c * a.k, c, y, ys,
-                                               n + 8 * i, left);
-        }
+        const int8_t* xt = xq + c * a.k;
+        int i = 0;
+        if constexpr (kPairsOfPairs)
+            for (; np - i >= 4; i += 4)
+                vnni_tile<kT, 2, rows(), nt(), 2>(pv + i, pq + (i / 2) * pair_bytes,
+                                                  psg + (i / 2) * pair_bytes, pair_bytes, a, xt, c,
+                                                  y, ys, n + 8 * i, std::min(32, nr - 8 * i));
+        for (; np - i >= 2; i += 2)
+            vnni_tile<kT, 2, rows(), nt()>(pv + i, pq + (i / 2) * pair_bytes,
+                                           psg + (i / 2) * pair_bytes, pair_bytes, a, xt, c, y, ys,
+                                           n + 8 * i, std::min(16, nr - 8 * i));
+        if (i < np)
+            vnni_tile<kT, 1, rows(), nt()>(pv + i, nullptr, nullptr, 0, a, xt, c, y, ys, n + 8 * i,
+                                           nr - 8 * i);
     };
     using Four = std::integral_constant<int, kActTile>;
     using One = std::integral_constant<int, 1>;
     int64_t c = c0;
-    for (; c + 2 * kActTile <= c1; c += 2 * kActTile)
-        pairs(std::integral_constant<int, 2>(), Four(), c);
-    if (c + kActTile <= c1) {
-        pairs(One(), Four(), c);
-        c += kActTile;
-    }
+    if constexpr (!kPairsOfPairs)
+        for (; c + 2 * kActTile <= c1; c += 2 * kActTile)
+            pairs(std::integral_constant<int, 2>(), Four(), c);
+    for (; c + kActTile <= c1; c += kActTile) pairs(One(), Four(), c);
     with_rows<kActTile - 1>(int(c1 - c), [&](auto rows) { pairs(One(), rows, c); });
 }
 
