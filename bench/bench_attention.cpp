@@ -1,6 +1,6 @@
 // Attention at TinyLlama-1.1B's shape (32 heads, 4 KV heads, head_dim 64, f16 cache):
 // the scalar reference against the fast paths (AVX2, and AVX-512 where the machine has
-// it: the blocked kernel's products 16 lanes wide), prefill of N tokens (causal, cells
+// it: its products 16 lanes wide), prefill of N tokens (causal, cells
 // 0..N-1), decode of one token against N cells, and a prompt after cached tokens; and
 // decode at Llama-2-7B's (32 heads, each its own KV head, head_dim 128). Threads:
 // LCX_BENCH_THREADS (default 2).
@@ -92,10 +92,14 @@ BENCHMARK(BM_Attention)
     ->Args({1, 2048, 2048, 0})
     // A 512-token prompt after 2048 cached tokens (pp512 @ d2048).
     ->Args({1, 2560, 512, 0})
-    // The prompts on the AVX-512 path (decode is the AVX2 kernels there).
+    // The AVX-512 path: prompts, and decode (TinyLlama at 2048 and 32768 cells, and
+    // multi-head).
     ->Args({2, 512, 512, 0})
     ->Args({2, 2048, 2048, 0})
     ->Args({2, 2560, 512, 0})
+    ->Args({2, 2048, 1, 0})
+    ->Args({2, 32768, 1, 0})
+    ->Args({2, 2048, 1, 1})
     // Decode against 32 MiB of K and V: from memory, as a model's cache is read (the
     // weights stream through the caches between two layers' attention).
     ->Args({1, 32768, 1, 0})

@@ -211,6 +211,12 @@ TEST(Attention, FewRowsMatchReference) {
                 << "iter " << iter << " hd " << c.hd << " nh " << c.nh << "/" << c.nkvh << " nt "
                 << c.nt << " n_kv " << c.n_kv << " K " << dtype_name(c.kt) << " V "
                 << dtype_name(c.vt) << " threads " << pool.size() << " i " << i;
+        // The AVX-512 path (16-lane products of 8-row groups) gives the AVX2 path's bits.
+        if (cpu_path_supported(CpuPath::Avx512)) {
+            Tensor got512 = Tensor::zeros(DType::F32, {c.hd * c.nh, c.nt});
+            cpu::attention_run(args(c, d, got512), CpuPath::Avx512, pool);
+            ASSERT_EQ(0, std::memcmp(got512.data(), got.data(), got.n_bytes())) << "iter " << iter;
+        }
     }
 }
 

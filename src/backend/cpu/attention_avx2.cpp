@@ -469,7 +469,7 @@ void block_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
 // -inf logits, zero weights). Each output row goes through the same operations for
 // either NR and whatever the item's other rows, so the results do not depend on how the
 // work is split.
-template <int NR, int HD>
+template <int NR, int HD, bool kWide>
 void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
     constexpr int kCells = 8 / NR;  // cells per step
     thread_local Scratch sc;
@@ -505,6 +505,23 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
         for (int64_t tl = 0; tl < ntok; ++tl) {
             const uint32_t m = mask[ti * ntok + tl], bits = ((1u << nhs) - 1) << (tl * nhs);
             for (int cc = 0; cc < kTile; ++cc) rows_of[cc] |= (m >> cc) & 1 ? bits : 0;
+        }
+        if constexpr (kWide && NR == 8) {
+            const uint8_t* kr[kTile];
+            for (int cc = 0; cc < kTile; ++cc) {
+                const int64_t c = ti * kTile + cc;
+                kr[cc] = c < n_kv ? a.k_row(hk, c) : zero_row;
+            }
+            alignas(32) float sums[kTile * 8];
+            attn_rows8_dots_avx512(Q, hd, kr, f16k, sums);
+            for (int cc = 0; cc < kTile; ++cc) {
+                const __m256 l =
+                    _mm256_blendv_ps(ninf, scaled_logits(_mm256_load_ps(sums + 8 * cc), p),
+                                     bit_mask(rows_of[cc], 0));
+                _mm256_storeu_ps(S + (ti * kTile + cc) * 8, l);
+                mx = _mm256_max_ps(mx, l);
+            }
+            continue;
         }
         for (int cc = 0; cc < kTile; cc += kCells) {
             const uint8_t* kr[kCells];
@@ -564,7 +581,10 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                 w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
             _mm256_storeu_ps(P + cc * 8, w);
         }
-        for (int r = 0; r < NR; r += 4) rows_pv<4>(P + r, 1, 8, VT, hd, O + r * hd);
+        if constexpr (kWide)
+            attn_rows_pv_avx512(P, 1, 8, VT, hd, O, NR);
+        else
+            for (int r = 0; r < NR; r += 4) rows_pv<4>(P + r, 1, 8, VT, hd, O + r * hd);
     }
     for (int64_t r = 0; r < R; ++r) {
         const int64_t t = t0 + r / nhs, h = h0 + r % nhs;
@@ -572,14 +592,14 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
     }
 }
 
-template <int NR>
+template <int NR, bool kWide>
 void block_rows_hd(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0, int64_t t1) {
     if (a.hd == 64)
-        block_rows<NR, 64>(a, hk, h0, h1, t0, t1);
+        block_rows<NR, 64, kWide>(a, hk, h0, h1, t0, t1);
     else if (a.hd == 128)
-        block_rows<NR, 128>(a, hk, h0, h1, t0, t1);
+        block_rows<NR, 128, kWide>(a, hk, h0, h1, t0, t1);
     else
-        block_rows<NR, 0>(a, hk, h0, h1, t0, t1);
+        block_rows<NR, 0, kWide>(a, hk, h0, h1, t0, t1);
 }
 
 // o[0, 8 NB) += Σ_c e[c] v_c[0, 8 NB) over n cells (v_c = vrows[c] from column
@@ -689,12 +709,13 @@ void block_row1_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int6
         block_row1<0>(a, hk, h0, h1, t0, t1);
 }
 
+template <bool kWide>
 void block_rows_avx2(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t0,
                      int64_t t1) {
     if ((h1 - h0) * (t1 - t0) <= 4)
-        block_rows_hd<4>(a, hk, h0, h1, t0, t1);
+        block_rows_hd<4, kWide>(a, hk, h0, h1, t0, t1);
     else
-        block_rows_hd<8>(a, hk, h0, h1, t0, t1);
+        block_rows_hd<8, kWide>(a, hk, h0, h1, t0, t1);
 }
 
 }  // namespace
@@ -712,7 +733,8 @@ AttnBlockFn attention_block(const AttnArgs& a, CpuPath path) {
     const int64_t group = a.n_head_kv > 0 ? a.n_head / a.n_head_kv : 0;
     const int64_t rows = a.n_tokens * group;
     if (rows == 1 && a.kt != DType::Q8_0 && a.vt != DType::Q8_0) return &block_row1_avx2;
-    if (rows <= 8 && a.kt != DType::Q8_0) return &block_rows_avx2;
+    if (rows <= 8 && a.kt != DType::Q8_0)
+        return path == CpuPath::Avx512 ? &block_rows_avx2<true> : &block_rows_avx2<false>;
     return path == CpuPath::Avx512 ? &block_avx2<true> : &block_avx2<false>;
 }
 

@@ -75,10 +75,10 @@ void tile_logits(const float* q, int64_t hd, const float* kt, const AttentionPar
 }
 
 // O rows [0, NR), NC vectors of columns from j (the last one `last` lanes wide) += P · V
-// tile [16][hd].
+// tile [16][hd], where P of row i and cell cc is p[i * ldp + cc * pcs].
 template <int NR, int NC>
-void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o, int64_t j,
-             __mmask16 last) {
+void tile_pv(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd, float* o,
+             int64_t j, __mmask16 last) {
     auto mask = [last](int c) { return c == NC - 1 ? last : __mmask16(0xFFFF); };
     __m512 acc[NR][NC];
 #pragma GCC unroll 6
@@ -93,7 +93,7 @@ void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o,
             v[c] = _mm512_maskz_loadu_ps(mask(c), vt + cc * hd + j + 16 * c);
 #pragma GCC unroll 6
         for (int i = 0; i < NR; ++i) {
-            const __m512 b = _mm512_set1_ps(p[i * ldp + cc]);
+            const __m512 b = _mm512_set1_ps(p[i * ldp + cc * pcs]);
 #pragma GCC unroll 4
             for (int c = 0; c < NC; ++c) acc[i][c] = _mm512_fmadd_ps(b, v[c], acc[i][c]);
         }
@@ -108,22 +108,77 @@ void tile_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o,
 // Rows [0, NR) over all hd columns: 64 at a time, then 32, 16 and a last 8 (hd is a
 // multiple of 8).
 template <int NR>
-void rows_pv(const float* p, int64_t ldp, const float* vt, int64_t hd, float* o) {
+void rows_pv(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd, float* o) {
     constexpr __mmask16 kAll = 0xFFFF;
     int64_t j = 0;
-    for (; j + 64 <= hd; j += 64) tile_pv<NR, 4>(p, ldp, vt, hd, o, j, kAll);
+    for (; j + 64 <= hd; j += 64) tile_pv<NR, 4>(p, ldp, pcs, vt, hd, o, j, kAll);
     if (j + 32 <= hd) {
-        tile_pv<NR, 2>(p, ldp, vt, hd, o, j, kAll);
+        tile_pv<NR, 2>(p, ldp, pcs, vt, hd, o, j, kAll);
         j += 32;
     }
     if (j + 16 <= hd) {
-        tile_pv<NR, 1>(p, ldp, vt, hd, o, j, kAll);
+        tile_pv<NR, 1>(p, ldp, pcs, vt, hd, o, j, kAll);
         j += 16;
     }
-    if (j < hd) tile_pv<NR, 1>(p, ldp, vt, hd, o, j, __mmask16((1u << (hd - j)) - 1));
+    if (j < hd) tile_pv<NR, 1>(p, ldp, pcs, vt, hd, o, j, __mmask16((1u << (hd - j)) - 1));
+}
+
+// Lane b of the result = the sum of the 8 lanes of v[b]: reduce8_ps of math_avx2.h, the
+// same tree (that header's functions are compiled for AVX2 and stay out of this file).
+inline __m256 reduce8(const __m256 v[8]) {
+    const __m256 h01 = _mm256_hadd_ps(v[0], v[1]), h23 = _mm256_hadd_ps(v[2], v[3]);
+    const __m256 h45 = _mm256_hadd_ps(v[4], v[5]), h67 = _mm256_hadd_ps(v[6], v[7]);
+    const __m256 a = _mm256_hadd_ps(h01, h23), b = _mm256_hadd_ps(h45, h67);
+    return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// Cells kr[c] and kr[c + 1], values j..j+7 of each, as one register (f16 converted).
+inline __m512 two_cells(const uint8_t* a, const uint8_t* b, bool f16, int64_t j) {
+    if (f16) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2 * j));
+        const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 * j));
+        return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(x), y, 1));
+    }
+    const __m256 x = _mm256_loadu_ps(reinterpret_cast<const float*>(a) + j);
+    const __m256 y = _mm256_loadu_ps(reinterpret_cast<const float*>(b) + j);
+    return _mm512_castpd_ps(
+        _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(x)), _mm256_castps_pd(y), 1));
+}
+
+template <int HD>
+void rows8_dots(const float* q, int64_t hd_, const uint8_t* const* kr, bool f16, float* sums) {
+    const int64_t hd = HD > 0 ? HD : hd_;
+    for (int c = 0; c < 16; c += 2) {
+        __m512 acc[8];
+        for (__m512& x : acc) x = _mm512_setzero_ps();
+        for (int64_t j = 0; j < hd; j += 8) {
+            const __m512 kv = two_cells(kr[c], kr[c + 1], f16, j);
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; ++r)
+                acc[r] = _mm512_fmadd_ps(_mm512_broadcast_f32x8(_mm256_loadu_ps(q + r * hd + j)),
+                                         kv, acc[r]);
+        }
+        __m256 lo[8], hi[8];
+        for (int r = 0; r < 8; ++r) {
+            lo[r] = _mm512_castps512_ps256(acc[r]);
+            hi[r] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
+        }
+        _mm256_storeu_ps(sums + 8 * c, reduce8(lo));
+        _mm256_storeu_ps(sums + 8 * (c + 1), reduce8(hi));
+    }
 }
 
 }  // namespace
+
+void attn_rows8_dots_avx512(const float* q, int64_t hd, const uint8_t* const* kr, bool f16,
+                            float* sums) {
+    if (hd == 64)
+        rows8_dots<64>(q, hd, kr, f16, sums);
+    else if (hd == 128)
+        rows8_dots<128>(q, hd, kr, f16, sums);
+    else
+        rows8_dots<0>(q, hd, kr, f16, sums);
+}
 
 void attn_tile_logits_avx512(const float* q, int64_t hd, const float* kt, int n,
                              const AttentionParams& p, const uint16_t* masks, float* s, int64_t lds,
@@ -175,14 +230,19 @@ void attn_tile_pv_avx512(float* p, int64_t ldp, const float* inv, bool f16, cons
         if (f16) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
         _mm512_storeu_ps(e, w);
     }
+    attn_rows_pv_avx512(p, ldp, 1, vt, hd, o, n);
+}
+
+void attn_rows_pv_avx512(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd,
+                         float* o, int64_t n) {
     int64_t r = 0;
-    for (; r + 6 <= n; r += 6) rows_pv<6>(p + r * ldp, ldp, vt, hd, o + r * hd);
+    for (; r + 6 <= n; r += 6) rows_pv<6>(p + r * ldp, ldp, pcs, vt, hd, o + r * hd);
     if (r + 4 <= n) {
-        rows_pv<4>(p + r * ldp, ldp, vt, hd, o + r * hd);
+        rows_pv<4>(p + r * ldp, ldp, pcs, vt, hd, o + r * hd);
         r += 4;
     }
-    for (; r + 2 <= n; r += 2) rows_pv<2>(p + r * ldp, ldp, vt, hd, o + r * hd);
-    for (; r < n; ++r) rows_pv<1>(p + r * ldp, ldp, vt, hd, o + r * hd);
+    for (; r + 2 <= n; r += 2) rows_pv<2>(p + r * ldp, ldp, pcs, vt, hd, o + r * hd);
+    for (; r < n; ++r) rows_pv<1>(p + r * ldp, ldp, pcs, vt, hd, o + r * hd);
 }
 
 }  // namespace lcx::cpu
