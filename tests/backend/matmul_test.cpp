@@ -391,14 +391,15 @@ TEST(Matmul, RowBitsDoNotDependOnTheirPlaceInTheTile) {
 // time, then 8, 4 and the last 1-3: 67 = 5 x 12 + 4 + 3 and 70 = 5 x 12 + 8 + 2; AVX2 takes
 // 6); 517 activation rows cross the panels' pass of 512 rows. (Runs where
 // both paths do: a machine with AVX-512, or a build with LCX_EMULATE_AVX512.)
+struct Shape {
+    int64_t n, m;  // weight rows, activation rows
+};
+
 TEST(Matmul, Avx512PanelsGiveTheAvx2PanelsBits) {
     if (!cpu_path_supported(CpuPath::Avx512) || !cpu_path_supported(CpuPath::Avx2))
         GTEST_SKIP() << "needs both the avx2 and the avx512 path";
     auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
     auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
-    struct Shape {
-        int64_t n, m;
-    };
     for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL,
                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS,
                     DType::F32, DType::F16, DType::BF16})
@@ -579,15 +580,13 @@ TEST(PackedMatmul, DecodeAndPromptGiveTheSameBits) {
 }
 
 // The packed layouts' prompt panels, built from the packed rows, give the AVX2 tiles' bits
-// on the AVX-512 path too (40 rows: whole groups only).
+// on the AVX-512 path too, with the tile shapes of the test above (rows in whole groups:
+// 56 and 592 where that test has 61 and 590).
 TEST(PackedMatmul, Avx512PanelsGiveTheAvx2PanelsBits) {
     if (!cpu_path_supported(CpuPath::Avx512) || !cpu_path_supported(CpuPath::Avx2))
         GTEST_SKIP() << "needs both the avx2 and the avx512 path";
     auto avx2 = make_cpu_backend(2, {CpuPath::Avx2});
     auto avx512 = make_cpu_backend(2, {CpuPath::Avx512});
-    struct Shape {
-        int64_t n, m;
-    };
     for (const PackedCase& pc : kPacked)
         for (Shape sh : {Shape{40, 37}, Shape{40, 517}, Shape{56, 13}, Shape{592, 37}}) {
             const int64_t k = is_k(pc.file) ? 512 : 288, n = sh.n, m = sh.m;
