@@ -11,6 +11,8 @@
 // Calls with few rows per KV head take kernels that read the cache rows directly:
 // block_rows (at most 8 rows per item, a row per lane) and block_row1 (one row), with the
 // same steps and roundings.
+// On the AVX-512 path (kWide) the blocked kernel's per-tile steps and the 8-row decode
+// kernel's products run 16 lanes wide in attention_avx512.cpp, with the same bits.
 // Every output element is the same sequence of operations whatever the item's extent,
 // so results do not depend on the thread count. Tiles no query row of the item can see
 // (past a causal diagonal, before a window, empty cells) are skipped.
