@@ -2,7 +2,8 @@
 // the scalar reference against the fast paths (AVX2, and AVX-512 where the machine has
 // it: its products 16 lanes wide), prefill of N tokens (causal, cells
 // 0..N-1), decode of one token against N cells, and a prompt after cached tokens; and
-// decode at Llama-2-7B's (32 heads, each its own KV head, head_dim 128). Threads:
+// decode at Llama-2-7B's (32 heads, each its own KV head, head_dim 128) and Llama-3-8B's
+// (32 heads in groups of 4, head_dim 128). Threads:
 // LCX_BENCH_THREADS (default 2).
 #include <benchmark/benchmark.h>
 
@@ -23,7 +24,8 @@ int bench_threads() {
 }
 
 // range(0): 0 = reference, 1 = the AVX2 path, 2 = the AVX-512 path; range(1): cells; range(2):
-// tokens (1 = decode); range(3): 0 = TinyLlama's shape, 1 = Llama-2-7B's.
+// tokens (1 = decode); range(3): 0 = TinyLlama's shape, 1 = Llama-2-7B's, 2 = Llama-3-8B's
+// (32 heads in groups of 4, head_dim 128).
 void BM_Attention(benchmark::State& state) {
     const lcx::CpuPath path = state.range(0) == 2   ? lcx::CpuPath::Avx512
                               : state.range(0) == 1 ? lcx::CpuPath::Avx2
@@ -33,8 +35,8 @@ void BM_Attention(benchmark::State& state) {
         return;
     }
     const int64_t n_kv = state.range(1), nt = state.range(2);
-    const bool mha = state.range(3) != 0;
-    const int64_t hd = mha ? 128 : 64, nh = 32, nkvh = mha ? 32 : 4;
+    const int64_t shape = state.range(3);
+    const int64_t hd = shape == 0 ? 64 : 128, nh = 32, nkvh = shape == 0 ? 4 : shape == 1 ? 32 : 8;
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     lcx::Tensor q = lcx::Tensor::zeros(lcx::DType::F32, {hd, nh, nt});
@@ -100,6 +102,9 @@ BENCHMARK(BM_Attention)
     ->Args({2, 2048, 1, 0})
     ->Args({2, 32768, 1, 0})
     ->Args({2, 2048, 1, 1})
+    // Grouped-query decode in groups of 4, 16 MiB of K and V per layer at 4096 cells.
+    ->Args({1, 4096, 1, 2})
+    ->Args({2, 4096, 1, 2})
     // Decode against 32 MiB of K and V: from memory, as a model's cache is read (the
     // weights stream through the caches between two layers' attention).
     ->Args({1, 32768, 1, 0})

@@ -75,11 +75,12 @@ void attn_tile_logits_avx512(const float* q, int64_t hd, const float* kt, int n,
 double attn_exp_and_sum_avx512(float* s, const uint16_t* seen, int64_t n_tiles, float mx);
 void attn_tile_pv_avx512(float* p, int64_t ldp, const float* inv, bool f16, const float* vt,
                          int64_t hd, float* o, int64_t n);
-// The decode kernel's logit dot products of 8 query rows q [8][hd] against the 16 cells
-// of a tile, K rows kr[c] (f16 or f32): sums[8c + r], each the AVX2 kernel's lane-wise
-// FMA chain over hd and its fixed tree over the 8 lanes.
-void attn_rows8_dots_avx512(const float* q, int64_t hd, const uint8_t* const* kr, bool f16,
-                            float* sums);
+// The decode kernel's logit dot products of nr (8 or 4) query rows q [nr][hd] against the
+// 16 cells of a tile, K rows kr[c] (f16 or f32), each the AVX2 kernel's lane-wise FMA chain
+// over hd and its fixed tree over the 8 lanes. nr 8: sums[8c + r]; nr 4: sums[8k + 4i + r]
+// for cell 2k + i.
+void attn_rows_dots_avx512(int nr, const float* q, int64_t hd, const uint8_t* const* kr, bool f16,
+                           float* sums);
 // The product alone, P of row i and cell c at p[i*ldp + c*pcs] (the decode kernel's
 // [cell][row] layout: pcs 8): o[i*hd + j] += sum over c of P(i, c) * vt[c*hd + j].
 void attn_rows_pv_avx512(const float* p, int64_t ldp, int64_t pcs, const float* vt, int64_t hd,

@@ -11,8 +11,8 @@
 // Calls with few rows per KV head take kernels that read the cache rows directly:
 // block_rows (at most 8 rows per item, a row per lane) and block_row1 (one row), with the
 // same steps and roundings.
-// On the AVX-512 path (kWide) the blocked kernel's per-tile steps and the 8-row decode
-// kernel's products run 16 lanes wide in attention_avx512.cpp, with the same bits.
+// On the AVX-512 path (kWide) the blocked kernel's per-tile steps and the row-per-lane
+// decode kernel's products run 16 lanes wide in attention_avx512.cpp, with the same bits.
 // Every output element is the same sequence of operations whatever the item's extent,
 // so results do not depend on the thread count. Tiles no query row of the item can see
 // (past a causal diagonal, before a window, empty cells) are skipped.
@@ -508,20 +508,27 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             const uint32_t m = mask[ti * ntok + tl], bits = ((1u << nhs) - 1) << (tl * nhs);
             for (int cc = 0; cc < kTile; ++cc) rows_of[cc] |= (m >> cc) & 1 ? bits : 0;
         }
-        if constexpr (kWide && NR == 8) {
+        if constexpr (kWide) {
             const uint8_t* kr[kTile];
             for (int cc = 0; cc < kTile; ++cc) {
                 const int64_t c = ti * kTile + cc;
                 kr[cc] = c < n_kv ? a.k_row(hk, c) : zero_row;
             }
             alignas(32) float sums[kTile * 8];
-            attn_rows8_dots_avx512(Q, hd, kr, f16k, sums);
-            for (int cc = 0; cc < kTile; ++cc) {
-                const __m256 l =
-                    _mm256_blendv_ps(ninf, scaled_logits(_mm256_load_ps(sums + 8 * cc), p),
-                                     bit_mask(rows_of[cc], 0));
-                _mm256_storeu_ps(S + (ti * kTile + cc) * 8, l);
-                mx = _mm256_max_ps(mx, l);
+            attn_rows_dots_avx512(NR, Q, hd, kr, f16k, sums);
+            for (int cc = 0; cc < kTile; cc += kCells) {
+                const __m256 all = _mm256_load_ps(sums + cc * NR);
+                for (int i = 0; i < kCells; ++i) {
+                    // As below: cell cc + i's logits moved to lane 0 on.
+                    const __m256 x =
+                        NR == 8 ? all
+                                : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(all)
+                                                                : _mm256_extractf128_ps(all, 1));
+                    const __m256 l =
+                        _mm256_blendv_ps(ninf, scaled_logits(x, p), bit_mask(rows_of[cc + i], 0));
+                    _mm256_storeu_ps(S + (ti * kTile + cc + i) * 8, l);
+                    mx = _mm256_max_ps(mx, l);
+                }
             }
             continue;
         }

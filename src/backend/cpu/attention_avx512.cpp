@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "backend/cpu/attention.h"
 
@@ -145,39 +146,62 @@ inline __m512 two_cells(const uint8_t* a, const uint8_t* b, bool f16, int64_t j)
         _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(x)), _mm256_castps_pd(y), 1));
 }
 
-template <int HD>
-void rows8_dots(const float* q, int64_t hd_, const uint8_t* const* kr, bool f16, float* sums) {
+// NR (8 or 4) query rows against a tile's 16 cells, two cells per register and 8
+// registers per step (8 / NR pairs of cells). NR 8: sums[8c + r] for cell c; NR 4: the
+// pair (2k, 2k + 1) in sums[8k ..], rows of cell 2k in lanes 0-3 and of cell 2k + 1 in
+// lanes 4-7, as the AVX2 kernel's reduction leaves them.
+template <int NR, int HD>
+void rows_dots(const float* q, int64_t hd_, const uint8_t* const* kr, bool f16, float* sums) {
+    constexpr int kPairs = 8 / NR;
     const int64_t hd = HD > 0 ? HD : hd_;
-    for (int c = 0; c < 16; c += 2) {
+    for (int c = 0; c < 16; c += 2 * kPairs) {
         __m512 acc[8];
         for (__m512& x : acc) x = _mm512_setzero_ps();
         for (int64_t j = 0; j < hd; j += 8) {
-            const __m512 kv = two_cells(kr[c], kr[c + 1], f16, j);
+#pragma GCC unroll 2
+            for (int pr = 0; pr < kPairs; ++pr) {
+                const __m512 kv = two_cells(kr[c + 2 * pr], kr[c + 2 * pr + 1], f16, j);
 #pragma GCC unroll 8
-            for (int r = 0; r < 8; ++r)
-                acc[r] = _mm512_fmadd_ps(_mm512_broadcast_f32x8(_mm256_loadu_ps(q + r * hd + j)),
-                                         kv, acc[r]);
+                for (int r = 0; r < NR; ++r)
+                    acc[pr * NR + r] =
+                        _mm512_fmadd_ps(_mm512_broadcast_f32x8(_mm256_loadu_ps(q + r * hd + j)), kv,
+                                        acc[pr * NR + r]);
+            }
         }
         __m256 lo[8], hi[8];
         for (int r = 0; r < 8; ++r) {
             lo[r] = _mm512_castps512_ps256(acc[r]);
             hi[r] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
         }
-        _mm256_storeu_ps(sums + 8 * c, reduce8(lo));
-        _mm256_storeu_ps(sums + 8 * (c + 1), reduce8(hi));
+        if constexpr (NR == 8) {
+            _mm256_storeu_ps(sums + 8 * c, reduce8(lo));
+            _mm256_storeu_ps(sums + 8 * (c + 1), reduce8(hi));
+        } else {
+            for (int pr = 0; pr < kPairs; ++pr) {
+                const __m256 v[8] = {lo[4 * pr], lo[4 * pr + 1], lo[4 * pr + 2], lo[4 * pr + 3],
+                                     hi[4 * pr], hi[4 * pr + 1], hi[4 * pr + 2], hi[4 * pr + 3]};
+                _mm256_storeu_ps(sums + 8 * (c / 2 + pr), reduce8(v));
+            }
+        }
     }
 }
 
 }  // namespace
 
-void attn_rows8_dots_avx512(const float* q, int64_t hd, const uint8_t* const* kr, bool f16,
-                            float* sums) {
-    if (hd == 64)
-        rows8_dots<64>(q, hd, kr, f16, sums);
-    else if (hd == 128)
-        rows8_dots<128>(q, hd, kr, f16, sums);
+void attn_rows_dots_avx512(int nr, const float* q, int64_t hd, const uint8_t* const* kr, bool f16,
+                           float* sums) {
+    auto run = [&](auto rows) {
+        if (hd == 64)
+            rows_dots<rows(), 64>(q, hd, kr, f16, sums);
+        else if (hd == 128)
+            rows_dots<rows(), 128>(q, hd, kr, f16, sums);
+        else
+            rows_dots<rows(), 0>(q, hd, kr, f16, sums);
+    };
+    if (nr == 8)
+        run(std::integral_constant<int, 8>());
     else
-        rows8_dots<0>(q, hd, kr, f16, sums);
+        run(std::integral_constant<int, 4>());
 }
 
 void attn_tile_logits_avx512(const float* q, int64_t hd, const float* kt, int n,
