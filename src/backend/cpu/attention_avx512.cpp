@@ -2,9 +2,13 @@
 // vectors: the logits of many query rows against a K tile of 16 cells, their
 // exponentials, and the rows' probabilities times a V tile. A K tile's 16 cells fill one
 // register, so a row's logits are one chain of FMAs where AVX2 needs two, and a V row of
-// 64 values is 4 registers. Every element goes through the operations of the AVX2
-// kernels in the same order (the same FMA chains, the same exponential polynomial, the
-// same float sums), so both paths give the same bits (tests compare them).
+// 64 values is 4 registers. The decode kernel for groups of up to 8 rows takes its logit
+// dot products here too, two cells per register. Every element goes through the
+// operations of the AVX2 kernels in the same order (the same FMA chains, the same
+// exponential polynomial and reduction tree, the same float sums), so both paths give the
+// same bits (tests compare them). The helpers copied from math_avx2.h stay copies: an
+// inline function shared by files built for different ISAs could be linked in its
+// AVX-512 form and then run on an AVX2-only machine.
 #include <immintrin.h>
 
 #include <cmath>
@@ -168,18 +172,19 @@ void rows_dots(const float* q, int64_t hd_, const uint8_t* const* kr, bool f16, 
                                         acc[pr * NR + r]);
             }
         }
-        __m256 lo[8], hi[8];
+        __m256 first[8], second[8];  // each pair's first and second cell
         for (int r = 0; r < 8; ++r) {
-            lo[r] = _mm512_castps512_ps256(acc[r]);
-            hi[r] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
+            first[r] = lo(acc[r]);
+            second[r] = hi(acc[r]);
         }
         if constexpr (NR == 8) {
-            _mm256_storeu_ps(sums + 8 * c, reduce8(lo));
-            _mm256_storeu_ps(sums + 8 * (c + 1), reduce8(hi));
+            _mm256_storeu_ps(sums + 8 * c, reduce8(first));
+            _mm256_storeu_ps(sums + 8 * (c + 1), reduce8(second));
         } else {
             for (int pr = 0; pr < kPairs; ++pr) {
-                const __m256 v[8] = {lo[4 * pr], lo[4 * pr + 1], lo[4 * pr + 2], lo[4 * pr + 3],
-                                     hi[4 * pr], hi[4 * pr + 1], hi[4 * pr + 2], hi[4 * pr + 3]};
+                const __m256* f = first + 4 * pr;
+                const __m256* g = second + 4 * pr;
+                const __m256 v[8] = {f[0], f[1], f[2], f[3], g[0], g[1], g[2], g[3]};
                 _mm256_storeu_ps(sums + 8 * (c / 2 + pr), reduce8(v));
             }
         }
