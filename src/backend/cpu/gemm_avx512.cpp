@@ -121,8 +121,8 @@ void vnni_tile(const PanelView* pv, const uint8_t* pq, const uint8_t* psg, int64
     const uint8_t* sq[Q];
     for (int q = 0; q < Q; ++q) {
         pp[q] = pv + P * q;
-        qq[q] = pq ? pq + q * pair_bytes : nullptr;
-        sq[q] = psg ? psg + q * pair_bytes : nullptr;
+        qq[q] = pq + q * pair_bytes;  // (P == 1: nullptr + 0, unread)
+        sq[q] = psg + q * pair_bytes;
     }
     const int64_t nb = pv[0].nb;
     const float* dx[R];
