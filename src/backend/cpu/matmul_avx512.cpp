@@ -460,15 +460,20 @@ void float_tile(const Tensor& w, int64_t n, const ActRows& a, int64_t c0, float*
     __m512 acc[R][C];
     for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-    // The next R rows, which lie right after these: a row of F16 at K = 2048 is one 4 KiB
-    // page, and the hardware prefetcher does not cross pages, so without this every row
-    // starts with a miss.
-    const size_t next = size_t(R) * row_bytes(w.type(), k);
+    // The next R rows, which lie right after these (a weight's rows are contiguous), read
+    // ahead as one sequential stream: R lines per 64 bytes of a row. A row of F16 at
+    // K = 2048 is one 4 KiB page, and the hardware prefetcher does not cross pages, so
+    // without a prefetch every row starts with a miss; prefetching the next rows at this
+    // tile's offsets instead (R streams a page apart) decoded TinyLlama F16 at 16.2-19.7
+    // t/s, this at 20.5-23.2 (6 interleaved rounds). (The AVX2 kernel keeps the R streams:
+    // there the sequential form measured 9% slower, on the same Zen 5.)
+    const char* const ahead =
+        reinterpret_cast<const char*>(wr[0]) + size_t(R) * row_bytes(w.type(), k);
     for (int64_t j = 0; j < k; j += 16) {
         const __mmask16 m = k - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k - j)) - 1);
         if (j % (64 / sizeof(typename W::T)) == 0)
             for (int r = 0; r < R; ++r)
-                _mm_prefetch(reinterpret_cast<const char*>(wr[r] + j) + next, _MM_HINT_T0);
+                _mm_prefetch(ahead + size_t(j) * sizeof(typename W::T) * R + 64 * r, _MM_HINT_T0);
         __m512 xv[C];
         for (int c = 0; c < C; ++c) xv[c] = _mm512_maskz_loadu_ps(m, a.f_row(c0 + c) + j);
         for (int r = 0; r < R; ++r) {
