@@ -508,6 +508,20 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             const uint32_t m = mask[ti * ntok + tl], bits = ((1u << nhs) - 1) << (tl * nhs);
             for (int cc = 0; cc < kTile; ++cc) rows_of[cc] |= (m >> cc) & 1 ? bits : 0;
         }
+        // Cells cc .. cc + kCells - 1 from their dot products (cell cc + i's in lanes
+        // [i NR, i NR + NR) of sums): scaled, soft-capped, masked, stored; the maxima.
+        auto finish = [&](int cc, __m256 sums) {
+            for (int i = 0; i < kCells; ++i) {
+                const __m256 x =
+                    NR == 8 ? sums
+                            : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(sums)
+                                                            : _mm256_extractf128_ps(sums, 1));
+                const __m256 l =
+                    _mm256_blendv_ps(ninf, scaled_logits(x, p), bit_mask(rows_of[cc + i], 0));
+                _mm256_storeu_ps(S + (ti * kTile + cc + i) * 8, l);
+                mx = _mm256_max_ps(mx, l);
+            }
+        };
         if constexpr (kWide) {
             const uint8_t* kr[kTile];
             for (int cc = 0; cc < kTile; ++cc) {
@@ -516,20 +530,7 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
             }
             alignas(32) float sums[kTile * 8];
             attn_rows_dots_avx512(NR, Q, hd, kr, f16k, sums);
-            for (int cc = 0; cc < kTile; cc += kCells) {
-                const __m256 all = _mm256_load_ps(sums + cc * NR);
-                for (int i = 0; i < kCells; ++i) {
-                    // As below: cell cc + i's logits moved to lane 0 on.
-                    const __m256 x =
-                        NR == 8 ? all
-                                : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(all)
-                                                                : _mm256_extractf128_ps(all, 1));
-                    const __m256 l =
-                        _mm256_blendv_ps(ninf, scaled_logits(x, p), bit_mask(rows_of[cc + i], 0));
-                    _mm256_storeu_ps(S + (ti * kTile + cc + i) * 8, l);
-                    mx = _mm256_max_ps(mx, l);
-                }
-            }
+            for (int cc = 0; cc < kTile; cc += kCells) finish(cc, _mm256_load_ps(sums + cc * NR));
             continue;
         }
         for (int cc = 0; cc < kTile; cc += kCells) {
@@ -550,18 +551,7 @@ void block_rows(const AttnArgs& a, int64_t hk, int64_t h0, int64_t h1, int64_t t
                             _mm256_fmadd_ps(_mm256_loadu_ps(Q + r * hd + j), kv, acc[i * NR + r]);
                 }
             }
-            const __m256 sums = reduce8_ps(acc);
-            for (int i = 0; i < kCells; ++i) {
-                // Cell cc + i's logits: lanes [i NR, i NR + NR) of sums, moved to lane 0 on.
-                const __m256 x =
-                    NR == 8 ? sums
-                            : _mm256_zextps128_ps256(i == 0 ? _mm256_castps256_ps128(sums)
-                                                            : _mm256_extractf128_ps(sums, 1));
-                const __m256 l =
-                    _mm256_blendv_ps(ninf, scaled_logits(x, p), bit_mask(rows_of[cc + i], 0));
-                _mm256_storeu_ps(S + (ti * kTile + cc + i) * 8, l);
-                mx = _mm256_max_ps(mx, l);
-            }
+            finish(cc, reduce8_ps(acc));
         }
     }
     // 2. Exponentials and their sums per row: in float over 4 tiles (at fixed tile
