@@ -114,25 +114,24 @@ RepackStats repack_weights(ModelWeights& w, const gguf::GgufFile& file, Backend&
                       j.t->ne(0));
         }
     });
-    for (const Job& j : copies) {
+    // A job's tensor becomes a view of its bytes in the buffer; the file's pages go.
+    auto rebind = [&](const Job& j) {
         Tensor& t = *j.t;
-        std::memcpy(base + j.offset, t.data(), t.n_bytes());
         const std::vector<int64_t> shape(t.shape().begin(), t.shape().begin() + t.n_dims());
-        Tensor copy = Tensor::borrow(t.type(), shape, base + j.offset, buffer);
-        copy.set_name(t.name());
+        Tensor moved = Tensor::borrow(j.packed, shape, base + j.offset, buffer);
+        moved.set_name(t.name());
         file.release_pages(t.data(), t.n_bytes());
-        t = std::move(copy);
+        t = std::move(moved);
+    };
+    for (const Job& j : copies) {
+        std::memcpy(base + j.offset, j.t->data(), j.t->n_bytes());
+        rebind(j);
     }
     for (const Job& j : jobs) {
-        Tensor& t = *j.t;
-        const std::vector<int64_t> shape(t.shape().begin(), t.shape().begin() + t.n_dims());
-        Tensor packed = Tensor::borrow(j.packed, shape, base + j.offset, buffer);
-        packed.set_name(t.name());
-        file.release_pages(t.data(), t.n_bytes());
-        stats.file_bytes += t.n_bytes();
-        t = std::move(packed);
+        stats.file_bytes += j.t->n_bytes();
+        rebind(j);
         ++stats.tensors;
-        stats.bytes += t.n_bytes();
+        stats.bytes += j.t->n_bytes();
     }
     return stats;
 }
