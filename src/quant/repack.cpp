@@ -46,12 +46,15 @@ void unpack_legacy(const Packed* in, Out* out, int64_t nb, int lane) {
 }
 
 // Q4_K and Q5_K into Q4_K_R8 and Q5_K_R8: the same scales, mins and low 4 bits, and for
-// Q5_K the fifth bits (quant/repack.h).
+// Q5_K the fifth bits, in the layouts of quant/repack.h.
 template <class In, class Out>
 void pack_k45(const In* in, Out* out, int64_t groups, int64_t nb) {
     for (int64_t g = 0; g < groups; ++g)
         for (int64_t b = 0; b < nb; ++b) {
             Out& o = out[g * nb + b];
+            std::memset(o.scales_lo, 0, sizeof(o.scales_lo));
+            std::memset(o.mins_lo, 0, sizeof(o.mins_lo));
+            std::memset(o.high, 0, sizeof(o.high));
             if constexpr (std::is_same_v<In, BlockQ5_K>) std::memset(o.qh, 0, sizeof(o.qh));
             for (int r = 0; r < 8; ++r) {
                 const In& x = in[(8 * g + r) * nb + b];
@@ -60,8 +63,11 @@ void pack_k45(const In* in, Out* out, int64_t groups, int64_t nb) {
                 uint8_t sc[8], mn[8];
                 get_scales_mins_k4(x.scales, sc, mn);
                 for (int j = 0; j < 8; ++j) {
-                    o.scales[j][r] = sc[j];
-                    o.mins[j][r] = mn[j];
+                    const int i = (8 * j + r) % 32, half = (8 * j + r) / 32;
+                    o.scales_lo[i] |= uint8_t((sc[j] & 15) << (4 * half));
+                    o.mins_lo[i] |= uint8_t((mn[j] & 15) << (4 * half));
+                    o.high[i] |=
+                        uint8_t(((sc[j] >> 4) << (2 * half)) | ((mn[j] >> 4) << (4 + 2 * half)));
                 }
                 for (int p = 0; p < 4; ++p)
                     for (int v = 0; v < 8; ++v) {
@@ -92,8 +98,8 @@ void unpack_k45(const Packed* in, Out* out, int64_t nb, int lane) {
         out[b].dmin = in[b].dmin[lane];
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; ++j) {
-            sc[j] = in[b].scales[j][lane];
-            mn[j] = in[b].mins[j][lane];
+            sc[j] = q4_kx8_scale(in[b], j, lane);
+            mn[j] = q4_kx8_min(in[b], j, lane);
         }
         encode_scales_mins_k4(sc, mn, out[b].scales);
         if constexpr (std::is_same_v<Out, BlockQ5_K>) std::memset(out[b].qh, 0, sizeof(out[b].qh));

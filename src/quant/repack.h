@@ -24,18 +24,36 @@ struct BlockQ4_0x8 {
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0), "wrong q4_0x8 block size");
 
 // Q4_K_R8: per group of 8 rows, per 256-weight super-block, the 8 rows' d and dmin, their
-// 6-bit scales and mins unpacked to bytes ([sub-block][row], so a sub-block's 8 scales
-// are one load), then the quants: for each pair p of sub-blocks (32 bytes of each row's
-// qs) and group g of 4 bytes, byte 4r + i of qs[p][g] is row r's qs[32p + 4g + i]. Low
-// nibbles are weights 4g..4g+3 of sub-block 2p, high nibbles those of sub-block 2p + 1.
+// 6-bit scales and mins, then the quants: for each pair p of sub-blocks (32 bytes of each
+// row's qs) and group g of 4 bytes, byte 4r + i of qs[p][g] is row r's qs[32p + 4g + i].
+// Low nibbles are weights 4g..4g+3 of sub-block 2p, high nibbles those of sub-block 2p + 1.
+//
+// The scales and mins keep their 6 bits, so a group takes exactly the file's bytes, but
+// in a layout a few vector shifts and masks turn into bytes. Number them i = 8j + r
+// (sub-block j, row r), 0..63: byte i of scales_lo holds the low 4 bits of scale i (low
+// nibble) and of scale i + 32 (high nibble); mins_lo likewise for the mins; byte i of
+// high holds the top 2 bits of scale i, scale i + 32, min i and min i + 32, in bits 0-1,
+// 2-3, 4-5 and 6-7.
 struct BlockQ4_Kx8 {
     uint16_t d[8];
     uint16_t dmin[8];
-    uint8_t scales[8][8];
-    uint8_t mins[8][8];
+    uint8_t scales_lo[32];
+    uint8_t mins_lo[32];
+    uint8_t high[32];
     uint8_t qs[4][8][32];
 };
-static_assert(sizeof(BlockQ4_Kx8) == 1184, "wrong q4_Kx8 block size");
+static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K), "wrong q4_Kx8 block size");
+
+// Scale and min of sub-block j of row r of a Q4_K_R8 or Q5_K_R8 group (the layout above).
+inline uint8_t q4_kx8_scale(const BlockQ4_Kx8& b, int j, int r) {
+    const int i = (8 * j + r) % 32, half = (8 * j + r) / 32;
+    return uint8_t(((b.scales_lo[i] >> (4 * half)) & 15) | (((b.high[i] >> (2 * half)) & 3) << 4));
+}
+inline uint8_t q4_kx8_min(const BlockQ4_Kx8& b, int j, int r) {
+    const int i = (8 * j + r) % 32, half = (8 * j + r) / 32;
+    return uint8_t(((b.mins_lo[i] >> (4 * half)) & 15) |
+                   (((b.high[i] >> (4 + 2 * half)) & 3) << 4));
+}
 
 // Q5_K_R8: Q4_K_R8's layout of the scales, mins and low 4 bits, then the fifth bits: for
 // each pair p and each half q of its groups, byte 4r + i of qh[p][q] holds in bits 2j and
@@ -44,7 +62,7 @@ static_assert(sizeof(BlockQ4_Kx8) == 1184, "wrong q4_Kx8 block size");
 struct BlockQ5_Kx8 : BlockQ4_Kx8 {
     uint8_t qh[4][2][32];
 };
-static_assert(sizeof(BlockQ5_Kx8) == 1440, "wrong q5_Kx8 block size");
+static_assert(sizeof(BlockQ5_Kx8) == 8 * sizeof(BlockQ5_K), "wrong q5_Kx8 block size");
 
 // Q8_0_R8: per group of 8 rows, per 32-weight block, the 8 rows' f16 scales, then 8 x 32
 // bytes where byte 4r + i of vector g is row r's qs[4g + i].

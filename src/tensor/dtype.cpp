@@ -41,11 +41,9 @@ constexpr DTypeTraits kTraits[] = {
     {DType::TQ2_0, "TQ2_0", 256, 66, true, false},
     {DType::MXFP4, "MXFP4", 32, 17, true, false},
     {DType::Q4_0_R8, "Q4_0_R8", 32, 18, true, true, 8, DType::Q4_0},
-    // 8 rows' super-blocks in 1184 bytes: the 6-bit scales and mins as bytes (+32).
-    {DType::Q4_K_R8, "Q4_K_R8", 256, 148, true, true, 8, DType::Q4_K},
+    {DType::Q4_K_R8, "Q4_K_R8", 256, 144, true, true, 8, DType::Q4_K},
     {DType::Q8_0_R8, "Q8_0_R8", 32, 34, true, true, 8, DType::Q8_0},
-    // 8 rows' super-blocks in 1440 bytes: Q4_K_R8's, then the fifth bits (+32).
-    {DType::Q5_K_R8, "Q5_K_R8", 256, 180, true, true, 8, DType::Q5_K},
+    {DType::Q5_K_R8, "Q5_K_R8", 256, 176, true, true, 8, DType::Q5_K},
 };
 
 constexpr size_t kMaxId = kFirstPackedId + 8;

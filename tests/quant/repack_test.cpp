@@ -89,8 +89,16 @@ TEST(Repack, Q4_Kx8FollowsTheDocumentedLayout) {
             for (int j = 0; j < 8; ++j) {
                 uint8_t sc = 0, mn = 0;
                 get_scale_min_k4(j, x.scales, &sc, &mn);
-                EXPECT_EQ(o.scales[j][r], sc) << "sub-block " << j;
-                EXPECT_EQ(o.mins[j][r], mn) << "sub-block " << j;
+                // Scale and min i = 8j + r: low 4 bits in nibble i / 32 of byte i % 32 of
+                // scales_lo / mins_lo, top 2 bits in bits 2 (i / 32) and 4 + 2 (i / 32) of
+                // byte i % 32 of high.
+                const int i = 8 * j + r, byte = i % 32, half = i / 32;
+                EXPECT_EQ((o.scales_lo[byte] >> (4 * half)) & 15, sc & 15) << "sub-block " << j;
+                EXPECT_EQ((o.mins_lo[byte] >> (4 * half)) & 15, mn & 15) << "sub-block " << j;
+                EXPECT_EQ((o.high[byte] >> (2 * half)) & 3, sc >> 4) << "sub-block " << j;
+                EXPECT_EQ((o.high[byte] >> (4 + 2 * half)) & 3, mn >> 4) << "sub-block " << j;
+                EXPECT_EQ(q4_kx8_scale(o, j, r), sc);
+                EXPECT_EQ(q4_kx8_min(o, j, r), mn);
             }
             for (int p = 0; p < 4; ++p)
                 for (int g = 0; g < 8; ++g)

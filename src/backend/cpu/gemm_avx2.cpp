@@ -438,7 +438,7 @@ void build_packed_panel(GQ8_0, const Tensor& w, int64_t n, Panel& p) {
 
 // Q4_K_R8 and Q5_K_R8: sub-block 2q's groups are the low nibbles of the pair's vectors,
 // sub-block 2q + 1's the high ones (with Q5_K_R8's fifth bits added); scales and mins are
-// already bytes per row.
+// unpacked to bytes once per super-block (k_r8_scales).
 template <class Blk>
 void build_k45_packed_panel(const Tensor& w, int64_t n, Panel& p) {
     const int64_t nsb = p.nb / 8;
@@ -462,12 +462,14 @@ void build_k45_packed_panel(const Tensor& w, int64_t n, Panel& p) {
                 _mm256_store_si256(q + 8 * b + g, lo);
                 _mm256_store_si256(q + 8 * (b + 1) + g, hi);
             }
+        alignas(32) uint8_t sc[64], mn[64];
+        k_r8_scales(blk, sc, mn);
         for (int j = 0; j < 8; ++j) {
             const int64_t b = 8 * sb + j;
             _mm256_storeu_ps(p.ws.data() + 8 * b, d);
-            _mm256_storeu_ps(p.wm.data() + 8 * b, _mm256_mul_ps(negdm, k_mins8(blk.mins[j])));
+            _mm256_storeu_ps(p.wm.data() + 8 * b, _mm256_mul_ps(negdm, k_mins8(mn + 8 * j)));
             _mm256_store_si256(reinterpret_cast<__m256i*>(p.sc[size_t(2 * b)].b),
-                               k_scale_pairs(blk.scales[j]));
+                               k_scale_pairs(sc + 8 * j));
         }
     }
 }

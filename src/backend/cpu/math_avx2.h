@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "quant/blocks.h"
+#include "quant/repack.h"
 
 namespace lcx::cpu {
 
@@ -204,6 +205,24 @@ inline void q5k_r8_add_high(__m256i qh, int g, __m256i& lo, __m256i& hi) {
 }
 
 // Eight byte-sized mins (one per row) as floats.
+// A Q4_K_R8 / Q5_K_R8 group's 6-bit scales and mins (quant/repack.h) as bytes, sub-block j's
+// 8 rows at sc + 8j and mn + 8j. The 16-bit shifts carry bits across bytes only into
+// positions the 0x0F and 0x30 masks clear.
+inline void k_r8_scales(const BlockQ4_Kx8& b, uint8_t sc[64], uint8_t mn[64]) {
+    const __m256i lo_s = _mm256_loadu_si256((const __m256i*)b.scales_lo);
+    const __m256i lo_m = _mm256_loadu_si256((const __m256i*)b.mins_lo);
+    const __m256i h = _mm256_loadu_si256((const __m256i*)b.high);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const auto put = [&](uint8_t* dst, __m256i low4, __m256i top2) {
+        _mm256_storeu_si256((__m256i*)dst, _mm256_or_si256(_mm256_and_si256(low4, m4),
+                                                           _mm256_and_si256(top2, m30)));
+    };
+    put(sc, lo_s, _mm256_slli_epi16(h, 4));
+    put(sc + 32, _mm256_srli_epi16(lo_s, 4), _mm256_slli_epi16(h, 2));
+    put(mn, lo_m, h);
+    put(mn + 32, _mm256_srli_epi16(lo_m, 4), _mm256_srli_epi16(h, 2));
+}
+
 inline __m256 k_mins8(const uint8_t* mn8) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)mn8)));
 }

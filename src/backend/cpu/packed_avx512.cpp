@@ -126,6 +126,25 @@ struct Q8_0Pairs {
     }
 };
 
+// A Q4_K_R8 group's 6-bit scales and mins (quant/repack.h) as bytes in `out`: sub-block
+// j's 8 scales at out + 8j + 32 * (j / 4), its mins 32 bytes after them. The low nibbles of
+// scales_lo and mins_lo (adjacent, one load) are scales and mins 0..31, the high nibbles
+// 32..63; each half takes its top bits from `high` shifted into bits 4-5.
+inline void q4_kx8_scales(const BlockQ4_Kx8& b, uint8_t out[128]) {
+    const __m512i lo = _mm512_loadu_si512(b.scales_lo);
+    const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)b.high));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    // Scales then mins: scales' top bits sit 4 (first half) and 2 (second half) bits lower
+    // than the mins'.
+    const __m512i top0 = _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(h, 4), h);
+    const __m512i top1 =
+        _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(h, 2), _mm512_srli_epi16(h, 2));
+    _mm512_storeu_si512(out,
+                        _mm512_or_si512(_mm512_and_si512(lo, m4), _mm512_and_si512(top0, m30)));
+    _mm512_storeu_si512(out + 64, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo, 4), m4),
+                                                  _mm512_and_si512(top1, m30)));
+}
+
 // Q4_K_R8: per pair p of sub-blocks, qs[p][g]'s low nibbles are group g of sub-block 2p,
 // its high nibbles group g of 2p + 1. Each sub-block's integer sum times its 6-bit scale,
 // summed over the super-block in int32, then one float step with d and the 8 mins in
@@ -144,6 +163,9 @@ struct Q4_KR8 {
         for (int64_t sb = 0; sb < nsb; ++sb) {
             const Block& blk = x[sb];
             prefetch_ahead(&blk, int(sizeof(Block)));
+            alignas(64) uint8_t sm[128];
+            q4_kx8_scales(blk, sm);
+            const auto scales = [&](int j) { return sm + 8 * j + 32 * (j / 4); };
             __m256i s[C];
             for (int p = 0; p < 4; ++p) {
                 __m512i lo[C], hi[C];
@@ -162,9 +184,9 @@ struct Q4_KR8 {
                     }
                 }
                 const __m256i sl = _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[2 * p])));
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales(2 * p))));
                 const __m256i sh = _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[2 * p + 1])));
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales(2 * p + 1))));
                 for (int c = 0; c < C; ++c) {
                     const __m256i t = _mm256_add_epi32(_mm256_mullo_epi32(fold(lo[c]), sl),
                                                        _mm256_mullo_epi32(fold(hi[c]), sh));
@@ -175,7 +197,7 @@ struct Q4_KR8 {
             const __m256 negdm = _mm256_xor_ps(load_h8(blk.dmin), sign);
             for (int j = 0; j < 8; ++j) {
                 const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.mins[j]))));
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales(j) + 32))));
                 const __m256 wm = _mm256_mul_ps(negdm, mn);
                 for (int c = 0; c < C; ++c)
                     acc[c] =
