@@ -29,6 +29,9 @@
 namespace lcx {
 
 // One product of a matmul_many() call: y = W · x for the shared x.
+// The activation of a gated FFN (Backend::matmul_glu).
+enum class Glu { Silu, Gelu };
+
 struct MatmulTask {
     const Tensor* w = nullptr;
     Tensor* y = nullptr;
@@ -128,6 +131,19 @@ class Backend {
     virtual void matmul(const Tensor& w, const Tensor& x, Tensor& y) = 0;
     // Several products sharing one input x (Q/K/V, gate/up): x is converted once.
     virtual void matmul_many(const Tensor& x, std::span<const MatmulTask> tasks) = 0;
+    // A gated FFN's hidden layer: hidden = act(x W_gate) * (x W_up), act SiLU (SwiGLU) or
+    // GELU (GeGLU). `up` is scratch of hidden's shape; a backend that fuses the products
+    // with the activation may leave it untouched (the CPU backend does for prompts, so a
+    // prompt's up projection never takes its own memory).
+    virtual void matmul_glu(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Glu act,
+                            Tensor& hidden, Tensor& up) {
+        const MatmulTask tasks[] = {{&w_gate, &hidden}, {&w_up, &up}};
+        matmul_many(x, tasks);
+        if (act == Glu::Silu)
+            swiglu(hidden, up, hidden);
+        else
+            geglu(hidden, up, hidden);
+    }
 
     // Fused attention.
     //  q:       F32 [head_dim, n_head, n_tokens]

@@ -147,6 +147,12 @@ class ProfilingBackend final : public Backend {
             key += (i ? "+" : "") + weight_role(tasks[i].w ? tasks[i].w->name() : "");
         timed(key, [&] { in_->matmul_many(x, tasks); });
     }
+    void matmul_glu(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Glu act,
+                    Tensor& hidden, Tensor& up) override {
+        timed("matmul " + weight_role(w_gate.name()) + "+" + weight_role(w_up.name()) +
+                  (act == Glu::Silu ? " + swiglu" : " + geglu"),
+              [&] { in_->matmul_glu(x, w_gate, w_up, act, hidden, up); });
+    }
     void attention(const Tensor& q, const Tensor& k, const Tensor& v,
                    std::span<const int32_t> positions, const AttentionParams& p, Tensor& out,
                    std::span<const int32_t> kv_positions) override {

@@ -51,11 +51,7 @@ class Gemma2Architecture final : public Architecture {
                  KvTensors& kv, Workspace& ws) const override {
         const int64_t n = int64_t(batch.tokens.size());
         Tensor x = first_rows(ws.x, n);
-        Tensor cur = first_rows(ws.cur, n);
-        Tensor q = first_rows(ws.q, n), k = first_rows(ws.k, n), v = first_rows(ws.v, n);
-        Tensor attn = first_rows(ws.attn, n);
-        Tensor proj = first_rows(ws.proj, n);
-        Tensor gate = first_rows(ws.gate, n), up = first_rows(ws.up, n);
+        auto [cur, q, k, v, attn, proj, gate, up] = block_activations(hp, ws, n);
 
         // The query scale is 1/sqrt(query_pre_attn_scalar), which GGUF does not record:
         // llama.cpp takes n_embd / n_head for the 27B model (46 layers) and the head
@@ -83,7 +79,7 @@ class Gemma2Architecture final : public Architecture {
 
             // feed-forward block, likewise
             rms_norm_mul(be, x, l.ffn_norm, hp.norm_eps, cur);
-            ffn_geglu(be, l, cur, gate, up, proj);
+            ffn_glu(be, l, Glu::Gelu, cur, gate, up, proj);
             rms_norm_mul(be, proj, l.ffn_post_norm, hp.norm_eps, proj);
             be.add(x, proj, x);
         }

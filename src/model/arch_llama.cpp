@@ -41,11 +41,7 @@ void llama_forward(Backend& be, const HParams& hp, const ModelWeights& w, const 
                    KvTensors& kv, Workspace& ws) {
     const int64_t n = int64_t(batch.tokens.size());
     Tensor x = first_rows(ws.x, n);
-    Tensor cur = first_rows(ws.cur, n);
-    Tensor q = first_rows(ws.q, n), k = first_rows(ws.k, n), v = first_rows(ws.v, n);
-    Tensor attn = first_rows(ws.attn, n);
-    Tensor proj = first_rows(ws.proj, n);
-    Tensor gate = first_rows(ws.gate, n), up = first_rows(ws.up, n);
+    auto [cur, q, k, v, attn, proj, gate, up] = block_activations(hp, ws, n);
 
     AttentionParams ap;
     ap.scale = 1.0f / std::sqrt(float(hp.head_dim));
@@ -64,7 +60,7 @@ void llama_forward(Backend& be, const HParams& hp, const ModelWeights& w, const 
 
         // feed-forward block
         rms_norm_mul(be, x, l.ffn_norm, hp.norm_eps, cur);
-        ffn_swiglu(be, l, cur, gate, up, proj);
+        ffn_glu(be, l, Glu::Silu, cur, gate, up, proj);
         be.add(x, proj, x);
     }
 

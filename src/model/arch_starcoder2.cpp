@@ -48,11 +48,7 @@ class StarCoder2Architecture final : public Architecture {
                  KvTensors& kv, Workspace& ws) const override {
         const int64_t n = int64_t(batch.tokens.size());
         Tensor x = first_rows(ws.x, n);
-        Tensor cur = first_rows(ws.cur, n);
-        Tensor q = first_rows(ws.q, n), k = first_rows(ws.k, n), v = first_rows(ws.v, n);
-        Tensor attn = first_rows(ws.attn, n);
-        Tensor proj = first_rows(ws.proj, n);
-        Tensor up = first_rows(ws.up, n);
+        auto [cur, q, k, v, attn, proj, gate, up] = block_activations(hp, ws, n);
 
         AttentionParams ap;
         ap.scale = 1.0f / std::sqrt(float(hp.head_dim));

@@ -10,6 +10,27 @@ namespace lcx {
 
 Tensor first_rows(const Tensor& t, int64_t n) { return t.rows(0, n); }
 
+namespace {
+// The first n rows of `width` floats in the bytes of a scratch buffer of any row width
+// (Tensor::view checks they fit).
+Tensor rows_in(const Tensor& buf, int64_t width, int64_t n) {
+    return buf.view({width, n}, {size_t(width) * sizeof(float)}, 0);
+}
+}  // namespace
+
+BlockActivations block_activations(const HParams& hp, const Workspace& ws, int64_t n) {
+    BlockActivations a;
+    a.cur = rows_in(ws.cur, hp.n_embd, n);
+    a.q = rows_in(ws.q, hp.n_embd_q(), n);
+    a.k = first_rows(ws.k, n);
+    a.v = first_rows(ws.v, n);
+    a.attn = rows_in(ws.cur, hp.n_embd_q(), n);
+    a.proj = rows_in(ws.q, hp.n_embd, n);
+    a.gate = first_rows(ws.gate, n);
+    a.up = first_rows(ws.up, n);
+    return a;
+}
+
 void rms_norm_mul(Backend& be, const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
     be.rms_norm(x, eps, out);
     be.mul(out, weight, out);
@@ -96,19 +117,9 @@ void attention_over_cache(Backend& be, const HParams& hp, const ForwardBatch& ba
     }
 }
 
-void ffn_swiglu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& gate, Tensor& up,
-                Tensor& out) {
-    const MatmulTask tasks[] = {{&l.ffn_gate, &gate}, {&l.ffn_up, &up}};
-    be.matmul_many(x, tasks);
-    be.swiglu(gate, up, gate);
-    be.matmul(l.ffn_down, gate, out);
-}
-
-void ffn_geglu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& gate, Tensor& up,
-               Tensor& out) {
-    const MatmulTask tasks[] = {{&l.ffn_gate, &gate}, {&l.ffn_up, &up}};
-    be.matmul_many(x, tasks);
-    be.geglu(gate, up, gate);
+void ffn_glu(Backend& be, const LayerWeights& l, Glu act, const Tensor& x, Tensor& gate, Tensor& up,
+             Tensor& out) {
+    be.matmul_glu(x, l.ffn_gate, l.ffn_up, act, gate, up);
     be.matmul(l.ffn_down, gate, out);
 }
 

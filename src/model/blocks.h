@@ -14,6 +14,17 @@ class WeightBinder;
 // Leading `n` rows of a [width, n_batch] scratch tensor.
 Tensor first_rows(const Tensor& t, int64_t n);
 
+// One block's activations over n tokens, laid over the workspace. Buffers whose lives do
+// not overlap share bytes: the attention output takes the normed input's (which only the
+// Q/K/V projections read, before attention), and the block output the queries' (dead once
+// attention ran). Every architecture's block follows that order: norm into cur, project
+// to q/k/v, attention into attn, output projection into proj; norm into cur, FFN into
+// proj.
+struct BlockActivations {
+    Tensor cur, q, k, v, attn, proj, gate, up;
+};
+BlockActivations block_activations(const HParams& hp, const Workspace& ws, int64_t n);
+
 // out = rms_norm(x) * weight
 void rms_norm_mul(Backend& be, const Tensor& x, const Tensor& weight, float eps, Tensor& out);
 
@@ -39,13 +50,10 @@ void attention_over_cache(Backend& be, const HParams& hp, const ForwardBatch& ba
                           Tensor& k, Tensor& v, Tensor& k_cache, Tensor& v_cache,
                           const AttentionParams& base, Tensor& out, float q_scale = 1.0f);
 
-// out = down · (silu(gate · x) ⊙ (up · x))
-void ffn_swiglu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& gate, Tensor& up,
-                Tensor& out);
-
-// out = down · (gelu(gate · x) ⊙ (up · x))  (Gemma's gated GELU)
-void ffn_geglu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& gate, Tensor& up,
-               Tensor& out);
+// out = down · (act(gate · x) ⊙ (up · x)): SwiGLU (act = SiLU) or Gemma's GeGLU (GELU). The
+// hidden layer is left in gate; up is scratch (Backend::matmul_glu).
+void ffn_glu(Backend& be, const LayerWeights& l, Glu act, const Tensor& x, Tensor& gate, Tensor& up,
+             Tensor& out);
 
 // out = down · gelu(up · x + up_b) + down_b  (plain MLP; biases where present)
 void ffn_gelu(Backend& be, const LayerWeights& l, const Tensor& x, Tensor& up, Tensor& out);

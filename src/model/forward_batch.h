@@ -51,11 +51,11 @@ struct KvTensors {
 // architecture can size what it needs.
 struct Workspace {
     int64_t n_batch = 0;
-    Tensor x;         // residual stream [n_embd, n_batch]
-    Tensor cur;       // normed input of a block [n_embd, n_batch]
-    Tensor q, k, v;   // projections [n_embd_q | n_embd_k | n_embd_v, n_batch]
-    Tensor attn;      // attention output [n_embd_q, n_batch]
-    Tensor proj;      // block output before the residual [n_embd, n_batch]
+    Tensor x;  // residual stream [n_embd, n_batch]
+    // The block's normed input, later its attention output; the queries, later the block
+    // output (block_activations): [max(n_embd, n_embd_q), n_batch] each.
+    Tensor cur, q;
+    Tensor k, v;      // projections [n_embd_k | n_embd_v, n_batch]
     Tensor gate, up;  // FFN hidden [n_ff, n_batch]
     Tensor out_rows;  // hidden rows of the outputs, output-normed in place [n_embd, n_batch]
     Tensor logits;    // [n_vocab, n_batch]

@@ -44,12 +44,11 @@ Workspace Model::make_workspace(Backend& be, int64_t n_batch, bool logits) const
     Workspace ws;
     ws.n_batch = n_batch;
     ws.x = be.alloc(DType::F32, {hp_.n_embd, n_batch});
-    ws.cur = be.alloc(DType::F32, {hp_.n_embd, n_batch});
-    ws.q = be.alloc(DType::F32, {hp_.n_embd_q(), n_batch});
+    const int64_t wide = std::max(hp_.n_embd, hp_.n_embd_q());
+    ws.cur = be.alloc(DType::F32, {wide, n_batch});
+    ws.q = be.alloc(DType::F32, {wide, n_batch});
     ws.k = be.alloc(DType::F32, {hp_.n_embd_k(), n_batch});
     ws.v = be.alloc(DType::F32, {hp_.n_embd_v(), n_batch});
-    ws.attn = be.alloc(DType::F32, {hp_.n_embd_q(), n_batch});
-    ws.proj = be.alloc(DType::F32, {hp_.n_embd, n_batch});
     ws.gate = be.alloc(DType::F32, {hp_.n_ff, n_batch});
     ws.up = be.alloc(DType::F32, {hp_.n_ff, n_batch});
     ws.out_rows = be.alloc(DType::F32, {hp_.n_embd, n_batch});

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -708,6 +709,58 @@ TEST(Matmul, ManyEqualsSeparateProducts) {
     be->matmul_many(x, tasks);
     for (int i = 0; i < 3; ++i)
         EXPECT_EQ(0, std::memcmp(a[i].data(), b[i].data(), a[i].n_bytes())) << i;
+}
+
+// matmul_glu gives the bits of the two products followed by the elementwise activation,
+// on every path, for decode (the unfused order) and prompts (fused per part of hidden
+// units, with tails); fused, it never writes the up scratch.
+TEST(Matmul, GluEqualsProductsThenActivation) {
+    const int64_t k = 512;
+    struct Weights {
+        DType file, layout;
+    };
+    const Weights kinds[] = {{DType::F16, DType::F16},      {DType::Q4_0, DType::Q4_0},
+                             {DType::Q8_0, DType::Q8_0},    {DType::Q4_K, DType::Q4_K},
+                             {DType::Q6_K, DType::Q6_K},    {DType::Q4_0, DType::Q4_0_R8},
+                             {DType::Q4_K, DType::Q4_K_R8}, {DType::Q5_K, DType::Q5_K_R8}};
+    for (CpuPath path : {CpuPath::Scalar, CpuPath::Avx2, CpuPath::Avx512}) {
+        if (!cpu_path_supported(path)) continue;
+        auto be = make_cpu_backend(2, {path});
+        for (const Weights& wt : kinds)
+            for (int64_t n_ff : {int64_t(200), int64_t(136)}) {
+                Tensor wg = make_weight(wt.file, k, n_ff, 71),
+                       wu = make_weight(wt.file, k, n_ff, 72);
+                if (wt.layout != wt.file) {
+                    wg = packed_copy(wg, wt.layout);
+                    wu = packed_copy(wu, wt.layout);
+                }
+                for (int64_t m : {1, 16, 37})
+                    for (Glu act : {Glu::Silu, Glu::Gelu}) {
+                        Tensor x = make_input(k, m, 73);
+                        Tensor g = Tensor::zeros(DType::F32, {n_ff, m});
+                        Tensor u = Tensor::zeros(DType::F32, {n_ff, m});
+                        be->matmul(wg, x, g);
+                        be->matmul(wu, x, u);
+                        if (act == Glu::Silu)
+                            be->swiglu(g, u, g);
+                        else
+                            be->geglu(g, u, g);
+                        Tensor h = Tensor::zeros(DType::F32, {n_ff, m});
+                        Tensor scratch = Tensor::zeros(DType::F32, {n_ff, m});
+                        const std::vector<float> nan(size_t(n_ff * m), std::nanf(""));
+                        std::memcpy(scratch.data(), nan.data(), scratch.n_bytes());
+                        be->matmul_glu(x, wg, wu, act, h, scratch);
+                        const std::string what = std::string(dtype_name(wt.layout)) + " n_ff " +
+                                                 std::to_string(n_ff) + " m " + std::to_string(m) +
+                                                 (act == Glu::Silu ? " silu" : " gelu");
+                        ASSERT_EQ(0, std::memcmp(g.data(), h.data(), g.n_bytes())) << what;
+                        if (m >= 16 && path != CpuPath::Scalar) {
+                            EXPECT_EQ(0, std::memcmp(scratch.data(), nan.data(), scratch.n_bytes()))
+                                << what << ": the up scratch was written";
+                        }
+                    }
+            }
+    }
 }
 
 TEST(Matmul, ShapeAndTypeErrorsThrow) {

@@ -509,31 +509,12 @@ class CpuBackend final : public Backend {
         need_f32("matmul", x);
         if (tasks.empty()) return;
         const int64_t k = x.ne(0), m = x.n_rows();
-        // Tasks grouped by activation kind: one conversion per kind.
-        for (const auto& t : tasks) {
-            if (!t.w || !t.y) throw Error("matmul: task without weight or output");
-            const Tensor& w = *t.w;
-            if (w.empty()) fail("matmul", "weight has no data", {&w});
-            if (!cpu::matmul_supported(w.type())) fail("matmul", "unsupported weight type", {&w});
-            if (w.ne(0) != k) fail("matmul", "weight row length != input row length", {&w, &x});
-            if (w.ne(2) != 1 || w.ne(3) != 1) fail("matmul", "weight must be 2-D", {&w});
-            if (!w.is_contiguous()) fail("matmul", "weight must be contiguous", {&w});
-            need_f32("matmul", *t.y);
-            if (t.y->ne(0) != w.ne(1) || t.y->n_rows() != m)
-                fail("matmul",
-                     "output must be [" + std::to_string(w.ne(1)) + ", " + std::to_string(m) + "]",
-                     {&w, &x, t.y});
-        }
-        const float* px = x.data_as<float>();
+        for (const auto& t : tasks) check_task(x, t);
         std::vector<bool> done(tasks.size(), false);
         for (size_t i = 0; i < tasks.size(); ++i) {
             if (done[i]) continue;
             const cpu::ActKind kind = cpu::act_kind_for(tasks[i].w->type());
-            act_resize(act_, kind, k, m);
-            for_rows(m, k * 4, [&](int64_t m0, int64_t m1) {
-                cpu::act_convert(act_, px, size_t(k), m0, m1, table_);
-                if (table_ && table_->act_tiles) table_->act_tiles(act_, m0, m1);
-            });
+            convert_input(x, kind);
             // Every task of this kind against the converted input, in one pool run: rows of
             // all tasks form one list that threads split evenly.
             group_.clear();
@@ -551,6 +532,86 @@ class CpuBackend final : public Backend {
         }
     }
 
+    // Prompts fused: each part of kGluRows hidden units takes its gate rows into `hidden`,
+    // its up rows into a small per-thread tile, and applies the activation there, so `up`
+    // is never written and the activation costs no pass of its own. Every row is computed
+    // by the kernels matmul_many runs, from a 16-row boundary, and the activation is the
+    // elementwise op's: the bits are those of the unfused order. Decode (few rows) keeps
+    // that order, whose parts let the kernels' prefetch run through a whole weight.
+    static constexpr int64_t kGluRows = 64;
+    static constexpr int64_t kGluMinTokens = 16;
+
+    void matmul_glu(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Glu act,
+                    Tensor& hidden, Tensor& up) override {
+        need_f32("matmul", x);
+        const MatmulTask tasks[] = {{&w_gate, &hidden}, {&w_up, &up}};
+        for (const auto& t : tasks) check_task(x, t);
+        const cpu::ActKind kind = cpu::act_kind_for(w_gate.type());
+        const int64_t m = x.n_rows(), n_ff = w_gate.ne(1);
+        if (m < kGluMinTokens || kind != cpu::act_kind_for(w_up.type()) || w_up.ne(1) != n_ff ||
+            !hidden.is_contiguous() || (act == Glu::Silu && !(table_ && table_->swiglu))) {
+            Backend::matmul_glu(x, w_gate, w_up, act, hidden, up);
+            return;
+        }
+        convert_input(x, kind);
+        const cpu::MatmulFn gate_fn = kernel_for(w_gate.type());
+        const cpu::MatmulFn up_fn = kernel_for(w_up.type());
+        float* h = hidden.data_as<float>();
+        const auto run_part = [&](int p) {
+            const int64_t a = kGluRows * p, n = std::min(kGluRows, n_ff - a);
+            gate_fn(w_gate, a, a + n, act_, h, size_t(n_ff));
+            thread_local std::vector<float> tile;
+            if (tile.size() < size_t(n * m)) tile.resize(size_t(n * m));
+            up_fn(w_up.rows(a, n), 0, n, act_, tile.data(), size_t(n));
+            for (int64_t t = 0; t < m; ++t) {
+                float* ht = h + t * n_ff + a;
+                const float* ut = tile.data() + t * n;
+                if (act == Glu::Silu)
+                    table_->swiglu(ht, ut, ht, n);
+                else
+                    for (int64_t j = 0; j < n; ++j) ht[j] = gelu_f(ht[j]) * ut[j];
+            }
+        };
+        const int n_parts = int((n_ff + kGluRows - 1) / kGluRows);
+        if (pool_.size() == 1) {
+            for (int p = 0; p < n_parts; ++p) run_part(p);
+            return;
+        }
+        pool_.run_parts(n_parts, run_part);
+    }
+
+    void check_task(const Tensor& x, const MatmulTask& t) const {
+        const int64_t k = x.ne(0), m = x.n_rows();
+        if (!t.w || !t.y) throw Error("matmul: task without weight or output");
+        const Tensor& w = *t.w;
+        if (w.empty()) fail("matmul", "weight has no data", {&w});
+        if (!cpu::matmul_supported(w.type())) fail("matmul", "unsupported weight type", {&w});
+        if (w.ne(0) != k) fail("matmul", "weight row length != input row length", {&w, &x});
+        if (w.ne(2) != 1 || w.ne(3) != 1) fail("matmul", "weight must be 2-D", {&w});
+        if (!w.is_contiguous()) fail("matmul", "weight must be contiguous", {&w});
+        need_f32("matmul", *t.y);
+        if (t.y->ne(0) != w.ne(1) || t.y->n_rows() != m)
+            fail("matmul",
+                 "output must be [" + std::to_string(w.ne(1)) + ", " + std::to_string(m) + "]",
+                 {&w, &x, t.y});
+    }
+
+    // x converted into act_ in the activation format of `kind`, rows split between threads.
+    void convert_input(const Tensor& x, cpu::ActKind kind) {
+        const int64_t k = x.ne(0), m = x.n_rows();
+        const float* px = x.data_as<float>();
+        act_resize(act_, kind, k, m);
+        for_rows(m, k * 4, [&](int64_t m0, int64_t m1) {
+            cpu::act_convert(act_, px, size_t(k), m0, m1, table_);
+            if (table_ && table_->act_tiles) table_->act_tiles(act_, m0, m1);
+        });
+    }
+
+    cpu::MatmulFn kernel_for(DType type) const {
+        cpu::MatmulFn fn = table_ ? table_->get(type) : nullptr;
+        return fn ? fn : cpu::matmul_ref;
+    }
+
     struct GroupEntry {
         const MatmulTask* task;
         int64_t first;  // index of its first row in the concatenated row list
@@ -564,9 +625,8 @@ class CpuBackend final : public Backend {
                 const Tensor& w = *g.task->w;
                 const int64_t a = std::max(r0, g.first), b = std::min(r1, g.first + w.ne(1));
                 if (a >= b) continue;
-                cpu::MatmulFn fn = table_ ? table_->get(w.type()) : nullptr;
-                if (!fn) fn = cpu::matmul_ref;
-                fn(w, a - g.first, b - g.first, act_, g.task->y->data_as<float>(), size_t(w.ne(1)));
+                kernel_for(w.type())(w, a - g.first, b - g.first, act_, g.task->y->data_as<float>(),
+                                     size_t(w.ne(1)));
             }
         };
         // Below 2^18 multiply-adds (some 10-25 us on one core) a pool wake-up, the join
