@@ -462,14 +462,14 @@ void build_k45_packed_panel(const Tensor& w, int64_t n, Panel& p) {
                 _mm256_store_si256(q + 8 * b + g, lo);
                 _mm256_store_si256(q + 8 * (b + 1) + g, hi);
             }
-        alignas(32) uint8_t sc[64], mn[64];
-        k_r8_scales(blk, sc, mn);
+        const KR8Scales ks = k_r8_scales(blk);
         for (int j = 0; j < 8; ++j) {
             const int64_t b = 8 * sb + j;
             _mm256_storeu_ps(p.ws.data() + 8 * b, d);
-            _mm256_storeu_ps(p.wm.data() + 8 * b, _mm256_mul_ps(negdm, k_mins8(mn + 8 * j)));
+            _mm256_storeu_ps(p.wm.data() + 8 * b,
+                             _mm256_mul_ps(negdm, k_mins8(k_r8_sub(ks.mn, j))));
             _mm256_store_si256(reinterpret_cast<__m256i*>(p.sc[size_t(2 * b)].b),
-                               k_scale_pairs(sc + 8 * j));
+                               k_scale_pairs(k_r8_sub(ks.sc, j)));
         }
     }
 }

@@ -169,10 +169,10 @@ inline void unpack_half(const BlockQ2_K& b, int h, __m256i u[4]) {
     for (int j = 0; j < 4; ++j)
         u[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
 }
-// Eight byte-sized K-quant sub-block scales (one per row) as vpmaddwd factors: scale r in
-// both 16-bit halves of lane r.
-inline __m256i k_scale_pairs(const uint8_t* sc8) {
-    const __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)sc8));
+// Eight byte-sized K-quant sub-block scales (one per row, the low 8 bytes of sc8) as
+// vpmaddwd factors: scale r in both 16-bit halves of lane r.
+inline __m256i k_scale_pairs(__m128i sc8) {
+    const __m256i w = _mm256_cvtepu8_epi32(sc8);
     return _mm256_or_si256(w, _mm256_slli_epi32(w, 16));
 }
 
@@ -204,28 +204,38 @@ inline void q5k_r8_add_high(__m256i qh, int g, __m256i& lo, __m256i& hi) {
     hi = _mm256_or_si256(hi, _mm256_and_si256(h, m));
 }
 
-// Eight byte-sized mins (one per row) as floats.
-// A Q4_K_R8 / Q5_K_R8 group's 6-bit scales and mins (quant/repack.h) as bytes, sub-block j's
-// 8 rows at sc + 8j and mn + 8j. The 16-bit shifts carry bits across bytes only into
-// positions the 0x0F and 0x30 masks clear.
-inline void k_r8_scales(const BlockQ4_Kx8& b, uint8_t sc[64], uint8_t mn[64]) {
+// A Q4_K_R8 / Q5_K_R8 group's 6-bit scales and mins (quant/repack.h) as bytes, in
+// registers: sc[h] holds sub-blocks 4h..4h+3 (8 rows each), mn[h] their mins. Stored and
+// reloaded 8 bytes at a time instead, the reloads of the wide stores missed store
+// forwarding, and the decode kernel read 26 GB/s a core where it had read 42. The 16-bit
+// shifts carry bits across bytes only into positions the 0x0F and 0x30 masks clear.
+struct KR8Scales {
+    __m256i sc[2], mn[2];
+};
+inline KR8Scales k_r8_scales(const BlockQ4_Kx8& b) {
     const __m256i lo_s = _mm256_loadu_si256((const __m256i*)b.scales_lo);
     const __m256i lo_m = _mm256_loadu_si256((const __m256i*)b.mins_lo);
     const __m256i h = _mm256_loadu_si256((const __m256i*)b.high);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    const auto put = [&](uint8_t* dst, __m256i low4, __m256i top2) {
-        _mm256_storeu_si256((__m256i*)dst, _mm256_or_si256(_mm256_and_si256(low4, m4),
-                                                           _mm256_and_si256(top2, m30)));
+    const auto join = [&](__m256i low4, __m256i top2) {
+        return _mm256_or_si256(_mm256_and_si256(low4, m4), _mm256_and_si256(top2, m30));
     };
-    put(sc, lo_s, _mm256_slli_epi16(h, 4));
-    put(sc + 32, _mm256_srli_epi16(lo_s, 4), _mm256_slli_epi16(h, 2));
-    put(mn, lo_m, h);
-    put(mn + 32, _mm256_srli_epi16(lo_m, 4), _mm256_srli_epi16(h, 2));
+    KR8Scales k;
+    k.sc[0] = join(lo_s, _mm256_slli_epi16(h, 4));
+    k.sc[1] = join(_mm256_srli_epi16(lo_s, 4), _mm256_slli_epi16(h, 2));
+    k.mn[0] = join(lo_m, h);
+    k.mn[1] = join(_mm256_srli_epi16(lo_m, 4), _mm256_srli_epi16(h, 2));
+    return k;
+}
+// Sub-block j's 8 bytes of v (k_r8_scales' sc or mn) in the low half of an xmm.
+inline __m128i k_r8_sub(const __m256i v[2], int j) {
+    const __m256i q = v[j / 4];
+    const __m128i l = (j & 2) ? _mm256_extracti128_si256(q, 1) : _mm256_castsi256_si128(q);
+    return (j & 1) ? _mm_unpackhi_epi64(l, l) : l;
 }
 
-inline __m256 k_mins8(const uint8_t* mn8) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)mn8)));
-}
+// Eight byte-sized mins (one per row, the low 8 bytes of mn8) as floats.
+inline __m256 k_mins8(__m128i mn8) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn8)); }
 
 // The high nibble of each byte (the low one is v & 0x0F).
 inline __m256i high_nibbles(__m256i v) {

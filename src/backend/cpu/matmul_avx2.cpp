@@ -520,8 +520,7 @@ void k45_packed_rows(const Blk* x, const ActRows& a, int64_t c0, float* y, size_
     for (int64_t sb = 0; sb < nsb; ++sb) {
         const Blk& blk = x[sb];
         prefetch_ahead(&blk, kR8Prefetch, int(sizeof(Blk)));
-        alignas(32) uint8_t sc[64], mn[64];
-        k_r8_scales(blk, sc, mn);
+        const KR8Scales ks = k_r8_scales(blk);
         __m256i s[C];
 #pragma GCC unroll 4
         for (int p = 0; p < 4; ++p) {
@@ -546,8 +545,8 @@ void k45_packed_rows(const Blk* x, const ActRows& a, int64_t c0, float* y, size_
                     hi16[c] = u;
                 }
             }
-            const __m256i sl = k_scale_pairs(sc + 16 * p);
-            const __m256i sh = k_scale_pairs(sc + 16 * p + 8);
+            const __m256i sl = k_scale_pairs(k_r8_sub(ks.sc, 2 * p));
+            const __m256i sh = k_scale_pairs(k_r8_sub(ks.sc, 2 * p + 1));
 #pragma GCC unroll 8
             for (int c = 0; c < C; ++c) {
                 const __m256i t = _mm256_add_epi32(_mm256_madd_epi16(lo16[c], sl),
@@ -561,7 +560,7 @@ void k45_packed_rows(const Blk* x, const ActRows& a, int64_t c0, float* y, size_
             _mm256_xor_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk.dmin)), sign);
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
-            const __m256 wm = _mm256_mul_ps(negdm, k_mins8(mn + 8 * j));
+            const __m256 wm = _mm256_mul_ps(negdm, k_mins8(k_r8_sub(ks.mn, j)));
 #pragma GCC unroll 8
             for (int c = 0; c < C; ++c)
                 acc[c] = _mm256_fmadd_ps(wm, _mm256_broadcast_ss(ap.s32[c] + 8 * sb + j), acc[c]);

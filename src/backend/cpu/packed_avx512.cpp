@@ -87,7 +87,7 @@ struct Legacy {
             prefetch_ahead(x + b, int(sizeof(Block)));
             __m512i u[4];
             F::pairs(x[b], u);
-            __m256i s[C];
+            __m256i s[C] = {};  // all set below; {} keeps -Wmaybe-uninitialized quiet
             for (int c = 0; c < C; ++c) {
                 const __m256i xq =
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q[c] + 32 * b));
@@ -126,24 +126,49 @@ struct Q8_0Pairs {
     }
 };
 
-// A Q4_K_R8 group's 6-bit scales and mins (quant/repack.h) as bytes in `out`: sub-block
-// j's 8 scales at out + 8j + 32 * (j / 4), its mins 32 bytes after them. The low nibbles of
-// scales_lo and mins_lo (adjacent, one load) are scales and mins 0..31, the high nibbles
-// 32..63; each half takes its top bits from `high` shifted into bits 4-5.
-inline void q4_kx8_scales(const BlockQ4_Kx8& b, uint8_t out[128]) {
-    const __m512i lo = _mm512_loadu_si512(b.scales_lo);
-    const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)b.high));
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    // Scales then mins: scales' top bits sit 4 (first half) and 2 (second half) bits lower
-    // than the mins'.
-    const __m512i top0 = _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(h, 4), h);
-    const __m512i top1 =
-        _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(h, 2), _mm512_srli_epi16(h, 2));
-    _mm512_storeu_si512(out,
-                        _mm512_or_si512(_mm512_and_si512(lo, m4), _mm512_and_si512(top0, m30)));
-    _mm512_storeu_si512(out + 64, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo, 4), m4),
-                                                  _mm512_and_si512(top1, m30)));
-}
+// A Q4_K_R8 group's 6-bit scales and mins (quant/repack.h) as bytes, in registers.
+// v[h]'s 128-bit lanes 0-1 hold the scales of sub-blocks 4h..4h+3, lanes 2-3 their mins:
+// the low nibbles of scales_lo and mins_lo (adjacent, one load) are scales and mins 0..31,
+// the high nibbles 32..63, and each takes its top bits from `high` shifted into bits 4-5.
+// (Unpacked to memory and reloaded 8 bytes at a time, the reloads missed store forwarding
+// and the kernel ran at half its rate; widening first and unpacking in 32-bit lanes was
+// 5-10% slower than this.)
+struct Q4_KScales {
+    __m512i v[2];
+    explicit Q4_KScales(const BlockQ4_Kx8& b) {
+        const __m512i lo = _mm512_loadu_si512(b.scales_lo);
+        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)b.high));
+        const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+        // Scales then mins: scales' top bits sit 4 (first half) and 2 (second half) bits
+        // lower than the mins'.
+        const __m512i top0 = _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(h, 4), h);
+        const __m512i top1 =
+            _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(h, 2), _mm512_srli_epi16(h, 2));
+        v[0] = _mm512_or_si512(_mm512_and_si512(lo, m4), _mm512_and_si512(top0, m30));
+        v[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo, 4), m4),
+                               _mm512_and_si512(top1, m30));
+    }
+    // Sub-blocks 2p and 2p + 1's scales (with `mins`, their mins) as 16 int32, 8 rows each.
+    __m512i pair(int p, bool mins) const {
+        const __m512i q = v[p / 2];
+        __m128i l;
+        switch (p % 2 + 2 * mins) {
+            case 0:
+                l = _mm512_castsi512_si128(q);
+                break;
+            case 1:
+                l = _mm512_extracti32x4_epi32(q, 1);
+                break;
+            case 2:
+                l = _mm512_extracti32x4_epi32(q, 2);
+                break;
+            default:
+                l = _mm512_extracti32x4_epi32(q, 3);
+                break;
+        }
+        return _mm512_cvtepu8_epi32(l);
+    }
+};
 
 // Q4_K_R8: per pair p of sub-blocks, qs[p][g]'s low nibbles are group g of sub-block 2p,
 // its high nibbles group g of 2p + 1. Each sub-block's integer sum times its 6-bit scale,
@@ -163,10 +188,8 @@ struct Q4_KR8 {
         for (int64_t sb = 0; sb < nsb; ++sb) {
             const Block& blk = x[sb];
             prefetch_ahead(&blk, int(sizeof(Block)));
-            alignas(64) uint8_t sm[128];
-            q4_kx8_scales(blk, sm);
-            const auto scales = [&](int j) { return sm + 8 * j + 32 * (j / 4); };
-            __m256i s[C];
+            const Q4_KScales ks(blk);
+            __m256i s[C] = {};  // all set below; {} keeps -Wmaybe-uninitialized quiet
             for (int p = 0; p < 4; ++p) {
                 __m512i lo[C], hi[C];
                 for (int c = 0; c < C; ++c) lo[c] = hi[c] = _mm512_setzero_si512();
@@ -183,10 +206,9 @@ struct Q4_KR8 {
                         hi[c] = _mm512_dpbusd_epi32(hi[c], uh, act_pair(xh, g));
                     }
                 }
-                const __m256i sl = _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales(2 * p))));
-                const __m256i sh = _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales(2 * p + 1))));
+                const __m512i sp = ks.pair(p, false);
+                const __m256i sl = _mm512_castsi512_si256(sp);
+                const __m256i sh = _mm512_extracti64x4_epi64(sp, 1);
                 for (int c = 0; c < C; ++c) {
                     const __m256i t = _mm256_add_epi32(_mm256_mullo_epi32(fold(lo[c]), sl),
                                                        _mm256_mullo_epi32(fold(hi[c]), sh));
@@ -195,13 +217,18 @@ struct Q4_KR8 {
             }
             float_step(acc, s, load_h8(blk.d), a, sb);
             const __m256 negdm = _mm256_xor_ps(load_h8(blk.dmin), sign);
-            for (int j = 0; j < 8; ++j) {
-                const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales(j) + 32))));
-                const __m256 wm = _mm256_mul_ps(negdm, mn);
-                for (int c = 0; c < C; ++c)
-                    acc[c] =
-                        _mm256_fmadd_ps(wm, _mm256_broadcast_ss(a.s32[c] + 8 * sb + j), acc[c]);
+            for (int jp = 0; jp < 4; ++jp) {
+                const __m512 mins = _mm512_cvtepi32_ps(ks.pair(jp, true));
+                for (int h = 0; h < 2; ++h) {
+                    const int j = 2 * jp + h;
+                    const __m256 mn =
+                        h ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(mins), 1))
+                          : _mm512_castps512_ps256(mins);
+                    const __m256 wm = _mm256_mul_ps(negdm, mn);
+                    for (int c = 0; c < C; ++c)
+                        acc[c] =
+                            _mm256_fmadd_ps(wm, _mm256_broadcast_ss(a.s32[c] + 8 * sb + j), acc[c]);
+                }
             }
         }
         for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + size_t(c0 + c) * ys, acc[c]);
