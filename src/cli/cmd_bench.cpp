@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -43,15 +44,18 @@ double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Resident set of this process in bytes (VmRSS), or 0 where /proc is unavailable.
-uint64_t resident_bytes() {
+// A size from /proc/self/status in bytes ("VmRSS:" the resident set, "VmHWM:" its peak),
+// or 0 where /proc is unavailable.
+uint64_t status_bytes(const char* key) {
     std::ifstream in("/proc/self/status");
     std::string line;
+    const size_t n = std::strlen(key);
     while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0)
-            return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+        if (line.compare(0, n, key) == 0)
+            return std::strtoull(line.c_str() + n, nullptr, 10) * 1024;
     return 0;
 }
+uint64_t resident_bytes() { return status_bytes("VmRSS:"); }
 
 // ---- per-operation profiling -----------------------------------------------------------
 
@@ -458,6 +462,7 @@ void run_bench(const BenchArgs& a) {
         results.push_back(std::move(r));
     }
     const uint64_t rss_run = resident_bytes();
+    const uint64_t rss_peak = status_bytes("VmHWM:");
 
     if (a.json) {
         nlohmann::json arr = nlohmann::json::array();
@@ -488,6 +493,7 @@ void run_bench(const BenchArgs& a) {
             o["load_s"] = load_s;
             o["rss_after_load_bytes"] = rss_load;
             o["rss_after_run_bytes"] = rss_run;
+            o["rss_peak_bytes"] = rss_peak;
             o["kv_cache_bytes"] = kv_bytes;
             if (!r.profile.empty()) {
                 nlohmann::json p = nlohmann::json::object();
@@ -519,11 +525,11 @@ void run_bench(const BenchArgs& a) {
         "bound %.1f t/s\n",
         bw, threads, double(facts.bytes_per_token) / (1 << 20), bound_tps);
     std::printf(
-        "load %.3f s; RSS after load %.1f MiB, after the run %.1f MiB (weights %.1f MiB + KV "
-        "cache %.1f MiB = %.1f MiB)\n",
+        "load %.3f s; RSS after load %.1f MiB, after the run %.1f MiB, peak %.1f MiB (weights "
+        "%.1f MiB + KV cache %.1f MiB = %.1f MiB)\n",
         load_s, double(rss_load) / (1 << 20), double(rss_run) / (1 << 20),
-        double(facts.size_bytes) / (1 << 20), double(kv_bytes) / (1 << 20),
-        double(facts.size_bytes + kv_bytes) / (1 << 20));
+        double(rss_peak) / (1 << 20), double(facts.size_bytes) / (1 << 20),
+        double(kv_bytes) / (1 << 20), double(facts.size_bytes + kv_bytes) / (1 << 20));
 }
 
 }  // namespace

@@ -24,6 +24,8 @@ const SyntheticShape kShapes[] = {
     // Small enough for tests (a forward pass in microseconds), yet every dimension a
     // multiple of 256 so that every quantization type applies without fallbacks.
     {"tiny", 256, 2, 4, 2, 512, 256, 512},
+    // SmolLM-135M: a model of real shape small enough to make and load in a test.
+    {"smollm-135m", 576, 30, 9, 3, 1536, 2048, 49152},
     {"tinyllama-1.1b", 2048, 22, 32, 4, 5632, 2048, 32000},
     {"llama2-7b", 4096, 32, 32, 32, 11008, 4096, 32000},
 };

@@ -31,7 +31,8 @@ struct SyntheticShape {
     float rope_freq_base = 10000.0f;
 };
 
-// Known shapes: tiny (tests), tinyllama-1.1b, llama2-7b. Throws lcx::Error for others.
+// Known shapes: tiny (tests), smollm-135m, tinyllama-1.1b, llama2-7b. Throws lcx::Error for
+// others.
 SyntheticShape synthetic_shape(std::string_view name);
 std::vector<std::string> synthetic_shape_names();
 
