@@ -108,6 +108,13 @@ void GgufWriter::add(std::string key, Value value) {
 
 void GgufWriter::check_tensor(const std::string& name, DType type,
                               const std::vector<int64_t>& shape, size_t n_bytes) const {
+    const uint64_t expected = tensor_bytes(name, type, shape);
+    check(expected == n_bytes, "GgufWriter: tensor '" + name + "': " + std::to_string(n_bytes) +
+                                   " bytes given, shape needs " + std::to_string(expected));
+}
+
+uint64_t GgufWriter::tensor_bytes(const std::string& name, DType type,
+                                  const std::vector<int64_t>& shape) const {
     const std::string where = "GgufWriter: tensor '" + name + "'";
     check(dtype_traits(uint32_t(type)).has_value(), where + ": unknown type");
     check(shape.size() <= 4, where + ": more than 4 dimensions");
@@ -122,9 +129,7 @@ void GgufWriter::check_tensor(const std::string& name, DType type,
     check(row % tr.block_size == 0, where + ": row length " + std::to_string(row) +
                                         " is not a multiple of the " + std::string(tr.name) +
                                         " block size");
-    const uint64_t expected = uint64_t(n / tr.block_size) * tr.block_bytes;
-    check(expected == n_bytes, where + ": " + std::to_string(n_bytes) +
-                                   " bytes given, shape needs " + std::to_string(expected));
+    return uint64_t(n / tr.block_size) * tr.block_bytes;
 }
 
 void GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t> shape,
@@ -132,14 +137,23 @@ void GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t> s
     check_tensor(name, type, shape, data.size());
     auto owned = std::make_shared<const std::vector<uint8_t>>(data.begin(), data.end());
     std::span<const uint8_t> view(owned->data(), owned->size());
-    tensors_.push_back(
-        PendingTensor{std::move(name), type, std::move(shape), std::move(owned), view});
+    tensors_.push_back(PendingTensor{std::move(name), type, std::move(shape), std::move(owned),
+                                     view, nullptr, view.size()});
 }
 
 void GgufWriter::add_tensor_view(std::string name, DType type, std::vector<int64_t> shape,
                                  std::span<const uint8_t> data) {
     check_tensor(name, type, shape, data.size());
-    tensors_.push_back(PendingTensor{std::move(name), type, std::move(shape), nullptr, data});
+    tensors_.push_back(PendingTensor{std::move(name), type, std::move(shape), nullptr, data,
+                                     nullptr, data.size()});
+}
+
+void GgufWriter::add_tensor_lazy(std::string name, DType type, std::vector<int64_t> shape,
+                                 std::function<std::vector<uint8_t>()> produce) {
+    check(bool(produce), "GgufWriter: tensor '" + name + "': no producer");
+    const uint64_t n = tensor_bytes(name, type, shape);
+    tensors_.push_back(
+        PendingTensor{std::move(name), type, std::move(shape), nullptr, {}, std::move(produce), n});
 }
 
 uint64_t GgufWriter::alignment() const {
@@ -178,14 +192,22 @@ void GgufWriter::serialize(Sink& s) const {
         for (int64_t d : t.shape) put<Counting, uint64_t>(c, uint64_t(d));
         put<Counting, uint32_t>(c, uint32_t(t.type));
         put<Counting, uint64_t>(c, offset);
-        offset = pad_to(offset + t.data.size(), align);
+        offset = pad_to(offset + t.n_bytes, align);
     }
     put_zeros(c, pad_to(pos, align) - pos);
     // Each tensor is followed by zero padding to the alignment, the last one included,
     // as ggml's own writer does.
     for (const PendingTensor& t : tensors_) {
-        c.write(t.data.data(), t.data.size());
-        put_zeros(c, pad_to(t.data.size(), align) - t.data.size());
+        if (t.produce) {
+            const std::vector<uint8_t> bytes = t.produce();
+            check(bytes.size() == t.n_bytes,
+                  "GgufWriter: tensor '" + t.name + "': produced " + std::to_string(bytes.size()) +
+                      " bytes, shape needs " + std::to_string(t.n_bytes));
+            c.write(bytes.data(), bytes.size());
+        } else {
+            c.write(t.data.data(), t.data.size());
+        }
+        put_zeros(c, pad_to(t.n_bytes, align) - t.n_bytes);
     }
 }
 

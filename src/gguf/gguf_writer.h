@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -25,6 +26,12 @@ class GgufWriter {
     // this avoids holding a second copy of every weight in memory.
     void add_tensor_view(std::string name, DType type, std::vector<int64_t> shape,
                          std::span<const uint8_t> data);
+    // A tensor whose bytes are made only when write() or to_bytes() reaches it, and
+    // dropped before the next tensor's are made: a converter (quantize) then holds one
+    // converted tensor at a time, not the whole output. `produce` must return the bytes
+    // the shape needs, or the write fails.
+    void add_tensor_lazy(std::string name, DType type, std::vector<int64_t> shape,
+                         std::function<std::vector<uint8_t>()> produce);
     // Serialises everything to bytes / to a file (written to a temporary, then renamed).
     // write() streams tensor data to the file without building the whole file in memory.
     std::vector<uint8_t> to_bytes() const;
@@ -39,10 +46,15 @@ class GgufWriter {
         std::vector<int64_t> shape;
         // Shared so that copies of the writer keep `data` valid; null for views.
         std::shared_ptr<const std::vector<uint8_t>> owned;
-        std::span<const uint8_t> data;  // into `owned` or the caller's bytes
+        std::span<const uint8_t> data;                  // into `owned` or the caller's bytes
+        std::function<std::vector<uint8_t>()> produce;  // set for a lazy tensor
+        uint64_t n_bytes = 0;
     };
     void check_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
                       size_t n_bytes) const;
+    // The bytes a tensor of this type and shape takes (checking the shape), and the name.
+    uint64_t tensor_bytes(const std::string& name, DType type,
+                          const std::vector<int64_t>& shape) const;
     uint64_t alignment() const;
     template <class Sink>
     void serialize(Sink& sink) const;

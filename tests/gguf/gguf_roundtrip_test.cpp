@@ -122,15 +122,42 @@ TEST(GgufRoundTrip, LlamaCppFilesRewriteByteForByte) {
         if (!path) continue;
         SCOPED_TRACE(rel);
         GgufFile a = GgufFile::open(*path);
-        GgufWriter w;
-        for (const KeyValue& kv : a.metadata()) w.add(kv.key, kv.value);
-        for (const TensorInfo& t : a.tensors())
-            w.add_tensor_view(t.name, t.type, t.shape, a.tensor_bytes(t));
-        const std::vector<uint8_t> original = test::read_file(*path);
-        const std::vector<uint8_t> rewritten = w.to_bytes();
-        ASSERT_EQ(original.size(), rewritten.size());
-        EXPECT_TRUE(original == rewritten);
+        // Every tensor a view; then every other one made lazily, as quantize does.
+        for (bool lazy : {false, true}) {
+            GgufWriter w;
+            for (const KeyValue& kv : a.metadata()) w.add(kv.key, kv.value);
+            size_t i = 0;
+            for (const TensorInfo& t : a.tensors()) {
+                const auto bytes = a.tensor_bytes(t);
+                if (lazy && i++ % 2 == 0)
+                    w.add_tensor_lazy(t.name, t.type, t.shape, [bytes] {
+                        return std::vector<uint8_t>(bytes.begin(), bytes.end());
+                    });
+                else
+                    w.add_tensor_view(t.name, t.type, t.shape, bytes);
+            }
+            const std::vector<uint8_t> original = test::read_file(*path);
+            const std::vector<uint8_t> rewritten = w.to_bytes();
+            ASSERT_EQ(original.size(), rewritten.size()) << "lazy " << lazy;
+            EXPECT_TRUE(original == rewritten) << "lazy " << lazy;
+        }
     }
+}
+
+// A lazy tensor whose producer gives the wrong number of bytes fails the write, which
+// leaves no file behind.
+TEST(GgufRoundTrip, LazyTensorOfTheWrongSizeFailsTheWrite) {
+    GgufWriter w;
+    w.add("general.architecture", Value{std::string("llama")});
+    w.add_tensor_lazy("x", DType::F32, {3, 2}, [] { return std::vector<uint8_t>(20); });
+    EXPECT_THROW(w.to_bytes(), Error);
+    const fs::path path = fs::temp_directory_path() / "lcx_gguf_lazy_test.gguf";
+    EXPECT_THROW(w.write(path), Error);
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
+    EXPECT_THROW(
+        w.add_tensor_lazy("y", DType::Q4_0, {20, 2}, [] { return std::vector<uint8_t>(); }),
+        Error);  // the shape is checked up front
 }
 
 TEST(GgufRoundTrip, WriteToFile) {
