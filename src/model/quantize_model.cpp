@@ -349,26 +349,30 @@ std::vector<Planned> plan(const gguf::GgufFile& f, const Mix& mix, bool pure, Mi
     return out;
 }
 
-// The tensor's values as floats.
-std::vector<float> to_f32(const gguf::GgufFile& f, const gguf::TensorInfo& t) {
+// Tensor t of f converted to `type`, rows split between threads. Each thread converts its
+// rows a chunk at a time through a small float buffer: the whole tensor as floats would
+// take 4 bytes a weight (4.2 GB for a 70B model's token embedding).
+std::vector<uint8_t> convert_tensor(const gguf::GgufFile& f, const gguf::TensorInfo& t, DType type,
+                                    int n_threads) {
     check(can_dequantize(t.type), "quantize: tensor " + t.name + " has type " +
                                       std::string(dtype_name(t.type)) +
                                       ", which cannot be converted");
-    std::vector<float> out(static_cast<size_t>(t.n_elements()));
-    dequantize_row(t.type, f.tensor_bytes(t).data(), out.data(), t.n_elements());
-    return out;
-}
-
-void quantize_parallel(DType type, const std::vector<float>& src, uint8_t* dst, int64_t n_rows,
-                       int64_t row_len, int n_threads, const std::string& name) {
-    const size_t row_size = row_bytes(type, row_len);
+    const int64_t row_len = t.shape[0], n_rows = t.n_elements() / row_len;
+    const size_t in_row = row_bytes(t.type, row_len), out_row = row_bytes(type, row_len);
+    const uint8_t* src = f.tensor_bytes(t).data();
+    std::vector<uint8_t> out(out_row * size_t(n_rows));
+    const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 18) / row_len);  // ~1 MiB of floats
     const int nt = int(std::max<int64_t>(1, std::min<int64_t>(n_threads, n_rows)));
     std::vector<std::exception_ptr> errors(static_cast<size_t>(nt));
     auto work = [&](int it) {
         const int64_t r0 = n_rows * it / nt, r1 = n_rows * (it + 1) / nt;
         try {
-            quantize_rows(type, src.data() + r0 * row_len, dst + size_t(r0) * row_size, r1 - r0,
-                          row_len);
+            std::vector<float> buf(size_t(std::min(chunk, r1 - r0) * row_len));
+            for (int64_t r = r0; r < r1; r += chunk) {
+                const int64_t n = std::min(chunk, r1 - r);
+                dequantize_row(t.type, src + size_t(r) * in_row, buf.data(), n * row_len);
+                quantize_rows(type, buf.data(), out.data() + size_t(r) * out_row, n, row_len);
+            }
         } catch (...) {
             errors[size_t(it)] = std::current_exception();
         }
@@ -382,9 +386,10 @@ void quantize_parallel(DType type, const std::vector<float>& src, uint8_t* dst, 
         try {
             std::rethrow_exception(e);
         } catch (const Error& err) {
-            throw Error("quantize: tensor " + name + ": " + err.what());
+            throw Error("quantize: tensor " + t.name + ": " + err.what());
         }
     }
+    return out;
 }
 
 }  // namespace
@@ -438,18 +443,14 @@ QuantizeModelResult quantize_model(const std::filesystem::path& in_path,
         const int64_t row_len = t.shape[0];
         const int64_t n_rows = t.n_elements() / row_len;
         r.bytes_out += row_bytes(p.type, row_len) * size_t(n_rows);
-        // Converted as the writer reaches it, so one converted tensor is held at a time
-        // (the whole output was, before: 4 GB for a 7B model's Q4_K_M); the input's pages
-        // are released once read.
-        w.add_tensor_lazy(t.name, p.type, t.shape,
-                          [&f, &t, type = p.type, row_len, n_rows, n_threads, in_bytes] {
-                              const auto values = to_f32(f, t);
-                              f.release_pages(in_bytes.data(), in_bytes.size());
-                              std::vector<uint8_t> out(row_bytes(type, row_len) * size_t(n_rows));
-                              quantize_parallel(type, values, out.data(), n_rows, row_len,
-                                                std::max(1, n_threads), t.name);
-                              return out;
-                          });
+        // Converted as the writer reaches it, so one converted tensor is held at a time,
+        // not the whole output (4 GB for a 7B model's Q4_K_M); the input's pages are
+        // released once read.
+        w.add_tensor_lazy(t.name, p.type, t.shape, [&f, &t, type = p.type, n_threads, in_bytes] {
+            auto out = convert_tensor(f, t, type, std::max(1, n_threads));
+            f.release_pages(in_bytes.data(), in_bytes.size());
+            return out;
+        });
     }
     r.n_fallback = st.n_fallback;
     w.write(out_path);
