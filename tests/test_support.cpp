@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +49,34 @@ RunResult run_binary(const std::string& args) {
     r.err = ss.str();
     std::error_code ec;
     std::filesystem::remove(err_path, ec);
+    return r;
+}
+
+PeakRun run_binary_peak(const std::vector<std::string>& args) {
+    const std::string bin = binary_path();
+    std::vector<std::string> owned{bin};
+    owned.insert(owned.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : owned) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    PeakRun r;
+    const pid_t pid = ::fork();
+    if (pid < 0) return r;
+    if (pid == 0) {
+        // Only async-signal-safe calls between fork and exec.
+        const int null = ::open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            ::dup2(null, 1);
+            ::dup2(null, 2);
+        }
+        ::execv(bin.c_str(), argv.data());
+        ::_exit(127);
+    }
+    int st = 0;
+    struct rusage ru {};
+    if (::wait4(pid, &st, 0, &ru) != pid) return r;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.max_rss_kib = ru.ru_maxrss;
     return r;
 }
 

@@ -26,6 +26,15 @@ struct RunResult {
 };
 RunResult run_binary(const std::string& args);
 
+// Runs the built llama-cxx with these arguments (no shell, output discarded) and returns
+// its exit status (-1 if it did not exit normally) and its peak resident set in KiB, from
+// the rusage of that one child.
+struct PeakRun {
+    int status = -1;
+    long max_rss_kib = 0;
+};
+PeakRun run_binary_peak(const std::vector<std::string>& args);
+
 }  // namespace lcx::test
 
 // Resolves `rel` into `var` or skips the current test, printing why.
