@@ -40,6 +40,40 @@ void args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Matmul)->Apply(args)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
+// A SwiGLU FFN's hidden layer at TinyLlama's shape (512 x 5632 from K = 2048): the fused
+// product (range(1) = 1: gate and up per part of hidden units, the activation on the
+// part) against the two products and the elementwise op (0), in one process.
+void BM_MatmulGlu(benchmark::State& state) {
+    const auto type = lcx::DType(state.range(0));
+    const bool fused = state.range(1) != 0;
+    const int64_t m = 512, n = 5632, k = 2048;
+    const char* e = std::getenv("LCX_BENCH_THREADS");
+    auto be = lcx::make_cpu_backend(e ? std::atoi(e) : 2);
+    const lcx::DType layout = be->matmul_layout(type, n, k);
+    const lcx::Tensor gate = lcx::bench::random_weight(layout, k, n);
+    const lcx::Tensor up = lcx::bench::random_weight(layout, k, n);
+    const lcx::Tensor x = lcx::bench::random_input(k, m);
+    lcx::Tensor h = lcx::Tensor::zeros(lcx::DType::F32, {n, m});
+    lcx::Tensor u = lcx::Tensor::zeros(lcx::DType::F32, {n, m});
+    for (auto _ : state) {
+        if (fused)
+            be->matmul_glu(x, gate, up, lcx::Glu::Silu, h, u);
+        else
+            be->Backend::matmul_glu(x, gate, up, lcx::Glu::Silu, h, u);
+        benchmark::DoNotOptimize(h.data());
+    }
+    state.SetLabel(std::string(lcx::dtype_name(layout)) + (fused ? " fused " : " apart ") +
+                   be->name());
+    state.counters["GFLOP/s"] = benchmark::Counter(4.0 * double(m * n * k) * 1e-9,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MatmulGlu)
+    ->ArgsProduct({{int64_t(lcx::DType::Q4_0), int64_t(lcx::DType::Q4_K), int64_t(lcx::DType::F16)},
+                   {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0)
+    ->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();
