@@ -70,8 +70,8 @@ void args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Matvec)->Apply(args)->Unit(benchmark::kMicrosecond)->MinTime(0.3)->UseRealTime();
 
 #if defined(__x86_64__)
-// A path's decode kernel alone (BM_DecodeKernelAvx2, BM_DecodeKernelAvx512; the AVX-512
-// path's Q5_K_R8 entry is the AVX2 kernel), on one thread: the activation converted once
+// A path's decode kernel alone (BM_DecodeKernelAvx2, BM_DecodeKernelAvx512), on one
+// thread: the activation converted once
 // and 64 × 4096 weights, which stay in L2 for the quantized types (at most 278 KiB, Q8_0),
 // so neither memory, the conversion nor the pool's fork/join count: what a core decodes
 // when memory keeps up. (F16 and BF16 take 512 KiB, F32 1 MiB.)

@@ -636,8 +636,8 @@ template <MatmulFn Vec, DType T>
 constexpr MatmulFn vec_or_vnni = vec_or_panels<Vec, gemm_avx512, T>;
 
 // Decode with this path's packed kernel where it has one (packed_avx512.cpp), else with the
-// AVX2 path's direct kernel; prompts with the VNNI panels. The AVX2 kernels serve Q5_K_R8,
-// and Q3_K and IQ4_XS, whose one-row kernels here decoded their scales element by element
+// AVX2 path's direct kernel; prompts with the VNNI panels. The AVX2 kernels serve Q3_K and
+// IQ4_XS, whose one-row kernels here decoded their scales element by element
 // and ran at a third of the AVX2 rate (BM_DecodeKernelAvx512: 5.3 and 6.8 GB/s per core on
 // a Zen 5, against 14.3 and 18.4).
 template <DType T>

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cpu/gemm_avx512.h"
 #include "backend/cpu/packed_rows.h"
@@ -170,12 +171,35 @@ struct Q4_KScales {
     }
 };
 
-// Q4_K_R8: per pair p of sub-blocks, qs[p][g]'s low nibbles are group g of sub-block 2p,
-// its high nibbles group g of 2p + 1. Each sub-block's integer sum times its 6-bit scale,
-// summed over the super-block in int32, then one float step with d and the 8 mins in
-// float, as the AVX2 kernel does.
-struct Q4_KR8 {
-    using Block = BlockQ4_Kx8;
+// Q5_K_R8 (quant/repack.h): the fifth bits of groups g and g + 1 of pair p (g even: both
+// in half g / 4 of the pair's qh), added as 16 to the low (ul) and high (uh) nibbles of
+// the register holding the two groups. Group g's low-nibble bit sits at bit 2 (g % 4) of
+// its qh byte, its high-nibble bit one above, and group g + 1's two above those: each
+// half of the register shifts its copy of qh to put them at bit 4.
+inline void add_fifth_bits(const BlockQ5_Kx8& b, int p, int g, __m512i& ul, __m512i& uh) {
+    const __m512i qh = _mm512_broadcast_i64x4(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh[p][g / 4])));
+    __m512i l, h;
+    if (g % 4 == 0) {  // groups 0 and 1 of the half: bits 0, 1 and 2, 3
+        l = _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(qh, 4), _mm512_slli_epi16(qh, 2));
+        h = _mm512_mask_blend_epi64(0xF0, _mm512_slli_epi16(qh, 3), _mm512_slli_epi16(qh, 1));
+    } else {  // groups 2 and 3: bits 4, 5 and 6, 7
+        l = _mm512_mask_blend_epi64(0xF0, qh, _mm512_srli_epi16(qh, 2));
+        h = _mm512_mask_blend_epi64(0xF0, _mm512_srli_epi16(qh, 1), _mm512_srli_epi16(qh, 3));
+    }
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
+    ul = _mm512_or_si512(ul, _mm512_and_si512(l, bit4));
+    uh = _mm512_or_si512(uh, _mm512_and_si512(h, bit4));
+}
+
+// Q4_K_R8 and Q5_K_R8 (Blk): per pair p of sub-blocks, qs[p][g]'s low nibbles are group g
+// of sub-block 2p, its high nibbles group g of 2p + 1 (Q5_K_R8 adds each weight's fifth bit
+// as 16 first). Each sub-block's integer sum times its 6-bit scale, summed over the
+// super-block in int32, then one float step with d and the 8 mins in float, as the AVX2
+// kernel does.
+template <class Blk>
+struct K45R8 {
+    using Block = Blk;
     static constexpr int kBlockK = 256;
     template <int C>
     static void rows(const Block* x, const ActRows& ar, int64_t c0, float* y, size_t ys) {
@@ -195,8 +219,10 @@ struct Q4_KR8 {
                 for (int c = 0; c < C; ++c) lo[c] = hi[c] = _mm512_setzero_si512();
                 for (int g = 0; g < 8; g += 2) {
                     const __m512i raw = _mm512_loadu_si512(blk.qs[p][g]);
-                    const __m512i ul = _mm512_and_si512(raw, m4);
-                    const __m512i uh = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                    __m512i ul = _mm512_and_si512(raw, m4);
+                    __m512i uh = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                    if constexpr (std::is_same_v<Blk, BlockQ5_Kx8>)
+                        add_fifth_bits(blk, p, g, ul, uh);
                     for (int c = 0; c < C; ++c) {
                         const int8_t* q = a.q[c] + 256 * sb + 64 * p;
                         const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
@@ -244,7 +270,9 @@ MatmulFn packed_vec_avx512(DType packed) {
         case DType::Q8_0_R8:
             return packed_vec<Legacy<Q8_0Pairs>>;
         case DType::Q4_K_R8:
-            return packed_vec<Q4_KR8>;
+            return packed_vec<K45R8<BlockQ4_Kx8>>;
+        case DType::Q5_K_R8:
+            return packed_vec<K45R8<BlockQ5_Kx8>>;
         default:
             return nullptr;
     }
