@@ -200,6 +200,7 @@ struct TestResult {
     std::string test;  // "pp512", "tg128", "tg128 @ d4096"
     int n_prompt = 0, n_gen = 0, n_depth = 0;
     uint64_t bytes_per_token = 0;      // tg: weights plus the KV cache a step reads, on average
+    double bandwidth_gbs = 0;          // the read bandwidth its bound is taken from
     std::vector<double> tokens_per_s;  // one per repetition
     double mean = 0, sd = 0;
     std::vector<std::pair<std::string, OpStat>> profile;  // sorted by time, per repetition
@@ -364,9 +365,11 @@ void run_bench(const BenchArgs& a) {
     const double bw = a.bandwidth_gbs > 0
                           ? a.bandwidth_gbs
                           : measure_read_bandwidth_gbs(threads, size_t(a.bandwidth_mib) << 20);
-    // The peak resident set (VmHWM) restarts here, so that it is the model's and not the
-    // measurement buffer's ("5": reset the peak, Linux 4.0 and later).
-    std::ofstream("/proc/self/clear_refs") << "5";
+    // The peak resident set (VmHWM) restarts after every measurement, so that it is the
+    // model's and not the measurement buffer's ("5": reset the peak, Linux 4.0 and later).
+    const auto reset_peak = [] { std::ofstream("/proc/self/clear_refs") << "5"; };
+    reset_peak();
+    uint64_t peak_between = 0;  // the largest peak before a later measurement reset it
 
     const auto t_load = Clock::now();
     std::shared_ptr<const Model> model;
@@ -404,8 +407,8 @@ void run_bench(const BenchArgs& a) {
     const double bound_tps =
         double(bw) * 1e9 / double(std::max<uint64_t>(facts.bytes_per_token, 1));
     // A generation test's bound: its weights and KV cache bytes per token at this bandwidth.
-    const auto bound_of = [bw](const TestResult& r) {
-        return double(bw) * 1e9 / double(std::max<uint64_t>(r.bytes_per_token, 1));
+    const auto bound_of = [](const TestResult& r) {
+        return r.bandwidth_gbs * 1e9 / double(std::max<uint64_t>(r.bytes_per_token, 1));
     };
 
     std::mt19937 rng(42);
@@ -446,6 +449,14 @@ void run_bench(const BenchArgs& a) {
             (prompt ? 0 : uint64_t(kv_bytes_per_cell * (double(depth) + double(n + 1) / 2)));
         // Warm-up: page in the weights, settle the caches.
         run_once(ctx, tokens, prompt, depth);
+        // A generation test's bound comes from the bandwidth measured right before it: the
+        // host's memory is shared, and what it gives drifts by a third within a minute.
+        r.bandwidth_gbs = bw;
+        if (!prompt && a.bandwidth_gbs <= 0) {
+            peak_between = std::max(peak_between, status_bytes("VmHWM:"));
+            r.bandwidth_gbs = measure_read_bandwidth_gbs(threads, size_t(a.bandwidth_mib) << 20);
+            reset_peak();
+        }
         if (prof) prof->reset();
         double total = 0;
         for (int i = 0; i < a.reps; ++i) {
@@ -465,7 +476,7 @@ void run_bench(const BenchArgs& a) {
         results.push_back(std::move(r));
     }
     const uint64_t rss_run = resident_bytes();
-    const uint64_t rss_peak = status_bytes("VmHWM:");
+    const uint64_t rss_peak = std::max(peak_between, status_bytes("VmHWM:"));
 
     if (a.json) {
         nlohmann::json arr = nlohmann::json::array();
@@ -486,7 +497,7 @@ void run_bench(const BenchArgs& a) {
             o["tokens_per_s"] = r.mean;
             o["stddev"] = r.sd;
             o["samples_tokens_per_s"] = r.tokens_per_s;
-            o["bandwidth_gbs"] = bw;
+            o["bandwidth_gbs"] = r.bandwidth_gbs;
             o["bytes_per_token"] = r.n_gen > 0 ? r.bytes_per_token : facts.bytes_per_token;
             if (r.n_gen > 0) {
                 const double bound = bound_of(r);
@@ -523,10 +534,19 @@ void run_bench(const BenchArgs& a) {
                     params_label(facts.n_params).c_str(), backend->name().c_str(), threads,
                     r.test.c_str(), tps, frac);
     }
+    std::string before_tests;
+    if (a.bandwidth_gbs <= 0)
+        for (const auto& r : results)
+            if (r.n_gen > 0) {
+                char b[96];
+                std::snprintf(b, sizeof b, "%s %.1f GB/s", r.test.c_str(), r.bandwidth_gbs);
+                before_tests += (before_tests.empty() ? "; before " : ", ") + std::string(b);
+            }
     std::printf(
-        "\nread bandwidth %.1f GB/s (%d threads); decode reads %.1f MiB of weights per token: "
-        "bound %.1f t/s\n",
-        bw, threads, double(facts.bytes_per_token) / (1 << 20), bound_tps);
+        "\nread bandwidth %.1f GB/s (%d threads)%s; decode reads %.1f MiB of weights per token: "
+        "bound %.1f t/s at %.1f GB/s\n",
+        bw, threads, before_tests.c_str(), double(facts.bytes_per_token) / (1 << 20), bound_tps,
+        bw);
     std::printf(
         "load %.3f s; RSS after load %.1f MiB, after the run %.1f MiB, peak %.1f MiB (weights "
         "%.1f MiB + KV cache %.1f MiB = %.1f MiB)\n",
