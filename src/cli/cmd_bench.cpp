@@ -187,7 +187,7 @@ struct BenchArgs {
     std::vector<int> n_prompt{512};  // one pp test per value (0: none)
     std::vector<int> n_gen{128};     // one tg test per value (0: none)
     std::vector<int> n_depth{0};     // every test once per value: tokens already cached
-    int threads = 0;
+    std::vector<int> threads{0};     // one run of every test per value (0: all cores)
     int reps = 5;
     bool json = false;
     bool profile = false;
@@ -199,8 +199,10 @@ struct BenchArgs {
 struct TestResult {
     std::string test;  // "pp512", "tg128", "tg128 @ d4096"
     int n_prompt = 0, n_gen = 0, n_depth = 0;
-    uint64_t bytes_per_token = 0;      // tg: weights plus the KV cache a step reads, on average
-    double bandwidth_gbs = 0;          // the read bandwidth its bound is taken from
+    uint64_t bytes_per_token = 0;  // tg: weights plus the KV cache a step reads, on average
+    double bandwidth_gbs = 0;      // the read bandwidth its bound is taken from
+    int threads = 0;
+    std::string backend;
     std::vector<double> tokens_per_s;  // one per repetition
     double mean = 0, sd = 0;
     std::vector<std::pair<std::string, OpStat>> profile;  // sorted by time, per repetition
@@ -349,6 +351,8 @@ void run_bench(const BenchArgs& a) {
     check(int64_t(max_depth) + std::max(max_prompt, max_gen) <= (int64_t(1) << 30),
           "-d plus the longest test must be at most 2^30 tokens");
     check(a.reps >= 1, "-r must be at least 1");
+    check(!a.threads.empty() && std::none_of(a.threads.begin(), a.threads.end(), negative),
+          "-t must not be negative");
     check(a.bandwidth_mib >= 1 && a.bandwidth_mib <= 65536,
           "--bandwidth-mib must be in [1, 65536]");
     const bool profile = a.profile || [] {
@@ -358,7 +362,7 @@ void run_bench(const BenchArgs& a) {
 
     CpuBackendOptions bo;
     bo.repack = !a.no_repack;
-    std::unique_ptr<Backend> cpu = make_cpu_backend(a.threads, bo);
+    std::unique_ptr<Backend> cpu = make_cpu_backend(a.threads[0], bo);
     const int threads = cpu->n_threads();
     // Before the model is loaded, so that its 1 GiB buffer is gone again by the time the
     // resident set is read.
@@ -384,37 +388,20 @@ void run_bench(const BenchArgs& a) {
         model = Model::load(a.model_path, cpu.get());
         file = std::filesystem::path(a.model_path).filename().string();
     }
-    ProfilingBackend* prof = nullptr;
-    std::unique_ptr<Backend> backend;
-    if (profile) {
-        auto p = std::make_unique<ProfilingBackend>(std::move(cpu));
-        prof = p.get();
-        backend = std::move(p);
-    } else {
-        backend = std::move(cpu);
-    }
     ContextParams cp;
     cp.n_ctx = std::max<int64_t>(int64_t(max_depth) + std::max(max_prompt, max_gen), 1);
     cp.n_batch = std::max(max_prompt, 1);
-    Context ctx(model, *backend, cp);
-    const double load_s = seconds_since(t_load);
-    const uint64_t rss_load = resident_bytes();
-
+    double load_s = 0;
+    uint64_t rss_load = 0, kv_bytes = 0;
     const ModelFacts facts = describe(*model, file);
-    const uint64_t kv_bytes = ctx.kv_cache().n_bytes();
-    // One cached token's K and V over all layers: what attention reads per cell.
-    const double kv_bytes_per_cell = double(kv_bytes) / double(std::max<int64_t>(cp.n_ctx, 1));
     const double bound_tps =
         double(bw) * 1e9 / double(std::max<uint64_t>(facts.bytes_per_token, 1));
     // A generation test's bound: its weights and KV cache bytes per token at this bandwidth.
     const auto bound_of = [](const TestResult& r) {
         return r.bandwidth_gbs * 1e9 / double(std::max<uint64_t>(r.bytes_per_token, 1));
     };
-
-    std::mt19937 rng(42);
-    std::uniform_int_distribution<int32_t> dist(0, int32_t(model->hparams().n_vocab - 1));
     // As llama-bench: per depth, every -p value a prompt test, then every -n value a
-    // generation test.
+    // generation test; all of them once per -t value.
     struct Test {
         bool prompt;
         int n, depth;
@@ -427,53 +414,82 @@ void run_bench(const BenchArgs& a) {
             if (n > 0) tests.push_back({false, n, d});
     }
     std::vector<TestResult> results;
-    int filled = -1;  // the depth the cache holds
-    for (const auto& [prompt, n, depth] : tests) {
-        if (depth != filled) {
-            std::vector<int32_t> prefix(static_cast<size_t>(depth));
-            for (auto& t : prefix) t = dist(rng);
-            fill_depth(ctx, prefix);
-            filled = depth;
+    for (size_t ti = 0; ti < a.threads.size(); ++ti) {
+        // The model was packed for the first backend; the others take the same path, so
+        // the same layouts.
+        if (ti > 0) cpu = make_cpu_backend(a.threads[ti], bo);
+        const int n_threads = cpu->n_threads();
+        ProfilingBackend* prof = nullptr;
+        std::unique_ptr<Backend> backend;
+        if (profile) {
+            auto pb = std::make_unique<ProfilingBackend>(std::move(cpu));
+            prof = pb.get();
+            backend = std::move(pb);
+        } else {
+            backend = std::move(cpu);
         }
-        std::vector<int32_t> tokens(static_cast<size_t>(n));
-        for (auto& t : tokens) t = dist(rng);
-        TestResult r;
-        r.test = (prompt ? "pp" : "tg") + std::to_string(n);
-        if (depth > 0) r.test += " @ d" + std::to_string(depth);
-        r.n_prompt = prompt ? n : 0;
-        r.n_gen = prompt ? 0 : n;
-        r.n_depth = depth;
-        // Step i of a generation test attends to depth + i + 1 cells.
-        r.bytes_per_token =
-            facts.bytes_per_token +
-            (prompt ? 0 : uint64_t(kv_bytes_per_cell * (double(depth) + double(n + 1) / 2)));
-        // Warm-up: page in the weights, settle the caches.
-        run_once(ctx, tokens, prompt, depth);
-        // A generation test's bound comes from the bandwidth measured right before it: the
-        // host's memory is shared, and what it gives drifts by a third within a minute.
-        r.bandwidth_gbs = bw;
-        if (!prompt && a.bandwidth_gbs <= 0) {
-            peak_between = std::max(peak_between, status_bytes("VmHWM:"));
-            r.bandwidth_gbs = measure_read_bandwidth_gbs(threads, size_t(a.bandwidth_mib) << 20);
-            reset_peak();
+        Context ctx(model, *backend, cp);
+        if (ti == 0) {
+            load_s = seconds_since(t_load);
+            rss_load = resident_bytes();
+            kv_bytes = ctx.kv_cache().n_bytes();
         }
-        if (prof) prof->reset();
-        double total = 0;
-        for (int i = 0; i < a.reps; ++i) {
-            const double s = run_once(ctx, tokens, prompt, depth);
-            total += s;
-            r.tokens_per_s.push_back(double(n) / s);
+        // One cached token's K and V over all layers: what attention reads per cell.
+        const double kv_bytes_per_cell = double(kv_bytes) / double(std::max<int64_t>(cp.n_ctx, 1));
+        std::mt19937 rng(42);
+        std::uniform_int_distribution<int32_t> dist(0, int32_t(model->hparams().n_vocab - 1));
+        int filled = -1;  // the depth the cache holds
+        for (const auto& [prompt, n, depth] : tests) {
+            if (depth != filled) {
+                std::vector<int32_t> prefix(static_cast<size_t>(depth));
+                for (auto& t : prefix) t = dist(rng);
+                fill_depth(ctx, prefix);
+                filled = depth;
+            }
+            std::vector<int32_t> tokens(static_cast<size_t>(n));
+            for (auto& t : tokens) t = dist(rng);
+            TestResult r;
+            r.test = (prompt ? "pp" : "tg") + std::to_string(n);
+            if (depth > 0) r.test += " @ d" + std::to_string(depth);
+            r.n_prompt = prompt ? n : 0;
+            r.n_gen = prompt ? 0 : n;
+            r.n_depth = depth;
+            r.threads = n_threads;
+            r.backend = backend->name();
+            // Step i of a generation test attends to depth + i + 1 cells.
+            r.bytes_per_token =
+                facts.bytes_per_token +
+                (prompt ? 0 : uint64_t(kv_bytes_per_cell * (double(depth) + double(n + 1) / 2)));
+            // Warm-up: page in the weights, settle the caches.
+            run_once(ctx, tokens, prompt, depth);
+            // A generation test's bound comes from the bandwidth measured right before it,
+            // on its threads: the host's memory is shared, and what it gives drifts by a
+            // third within a minute.
+            r.bandwidth_gbs = bw;
+            if (!prompt && a.bandwidth_gbs <= 0) {
+                peak_between = std::max(peak_between, status_bytes("VmHWM:"));
+                r.bandwidth_gbs =
+                    measure_read_bandwidth_gbs(n_threads, size_t(a.bandwidth_mib) << 20);
+                reset_peak();
+            }
+            if (prof) prof->reset();
+            double total = 0;
+            for (int i = 0; i < a.reps; ++i) {
+                const double s = run_once(ctx, tokens, prompt, depth);
+                total += s;
+                r.tokens_per_s.push_back(double(n) / s);
+            }
+            mean_sd(r);
+            if (prof) {
+                for (const auto& [k, v] : prof->stats())
+                    r.profile.push_back({k, {v.seconds / a.reps, v.calls / a.reps}});
+                std::sort(r.profile.begin(), r.profile.end(), [](const auto& x, const auto& y) {
+                    return x.second.seconds > y.second.seconds;
+                });
+                print_profile(r, total / a.reps);
+            }
+            results.push_back(std::move(r));
         }
-        mean_sd(r);
-        if (prof) {
-            for (const auto& [k, v] : prof->stats())
-                r.profile.push_back({k, {v.seconds / a.reps, v.calls / a.reps}});
-            std::sort(r.profile.begin(), r.profile.end(), [](const auto& x, const auto& y) {
-                return x.second.seconds > y.second.seconds;
-            });
-            print_profile(r, total / a.reps);
-        }
-        results.push_back(std::move(r));
     }
     const uint64_t rss_run = resident_bytes();
     const uint64_t rss_peak = std::max(peak_between, status_bytes("VmHWM:"));
@@ -487,8 +503,8 @@ void run_bench(const BenchArgs& a) {
             o["type"] = facts.type;
             o["size_bytes"] = facts.size_bytes;
             o["n_params"] = facts.n_params;
-            o["backend"] = backend->name();
-            o["threads"] = threads;
+            o["backend"] = r.backend;
+            o["threads"] = r.threads;
             o["test"] = r.test;
             o["n_prompt"] = r.n_prompt;
             o["n_gen"] = r.n_gen;
@@ -531,7 +547,7 @@ void run_bench(const BenchArgs& a) {
         if (r.n_gen > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100.0 * r.mean / bound_of(r));
         std::printf("| %-24s | %10s | %9s | %-22s | %7d | %13s | %18s | %12s |\n",
                     facts.desc.c_str(), size_label(facts.size_bytes).c_str(),
-                    params_label(facts.n_params).c_str(), backend->name().c_str(), threads,
+                    params_label(facts.n_params).c_str(), r.backend.c_str(), r.threads,
                     r.test.c_str(), tps, frac);
     }
     std::string before_tests;
@@ -540,6 +556,9 @@ void run_bench(const BenchArgs& a) {
             if (r.n_gen > 0) {
                 char b[96];
                 std::snprintf(b, sizeof b, "%s %.1f GB/s", r.test.c_str(), r.bandwidth_gbs);
+                if (a.threads.size() > 1)
+                    std::snprintf(b, sizeof b, "%s on %d threads %.1f GB/s", r.test.c_str(),
+                                  r.threads, r.bandwidth_gbs);
                 before_tests += (before_tests.empty() ? "; before " : ", ") + std::string(b);
             }
     std::printf(
@@ -574,7 +593,10 @@ void add_bench_command(CLI::App& app) {
                     "tokens already in the KV cache when each test starts (filled untimed), a "
                     "comma-separated list to run every test at several depths (default: 0)")
         ->delimiter(',');
-    cmd->add_option("-t,--threads", args->threads, "threads (default: all cores)");
+    cmd->add_option("-t,--threads", args->threads,
+                    "threads, a comma-separated list to run every test with each (default: all "
+                    "cores)")
+        ->delimiter(',');
     cmd->add_option("-r,--repetitions", args->reps, "repetitions of each test (default: 5)");
     add_repack_option(cmd, args->no_repack);
     cmd->add_flag("--json", args->json, "print a JSON array, one object per test");

@@ -134,6 +134,27 @@ TEST(CliBench, ListsOfPromptAndGenerationLengths) {
     EXPECT_TRUE(j[2].contains("bound_fraction"));
 }
 
+// -t as a list, as llama-bench: every test once per thread count, in the order given, each
+// on its own backend (a thread count of 0 is all cores).
+TEST(CliBench, ListOfThreadCounts) {
+    const auto r = run("bench -p 8 -n 3 -r 1 -t 1,2 --json --bandwidth 10");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 4u);
+    const int threads[] = {1, 1, 2, 2};
+    const char* tests[] = {"pp8", "tg3", "pp8", "tg3"};
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(j[i]["threads"], threads[i]) << i;
+        EXPECT_EQ(j[i]["test"], tests[i]) << i;
+        std::string want = "(";  // "(1 threads)"
+        want += std::to_string(threads[i]);
+        want += " thread";
+        EXPECT_NE(j[i]["backend"].get<std::string>().find(want), std::string::npos)
+            << j[i]["backend"];
+    }
+    EXPECT_EQ(run("bench -p 8 -n 0 -t 1,-2").status, 1);
+}
+
 // -d, as llama-bench: every test again with that many tokens already in the cache, named
 // "pp8 @ d16"; a generation step then also reads the cached K and V of every earlier
 // token, which its bytes per token (and so its bound) include.
