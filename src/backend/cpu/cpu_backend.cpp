@@ -573,7 +573,7 @@ class CpuBackend final : public Backend {
             }
         };
         const int n_parts = int((n_ff + kGluRows - 1) / kGluRows);
-        if (pool_.size() == 1) {
+        if (pool_.size() == 1 || 2 * n_ff * x.ne(0) * m < kMinSplitMacs) {
             for (int p = 0; p < n_parts; ++p) run_part(p);
             return;
         }
@@ -612,6 +612,12 @@ class CpuBackend final : public Backend {
         return fn ? fn : cpu::matmul_ref;
     }
 
+    // Below 2^18 multiply-adds (some 10-25 us on one core) a pool wake-up, the join and the
+    // workers' spinning afterwards cost more than the split saves: on the 2-core build
+    // machine a 344 x 64 x 4 product (a tiny model's FFN for 4 server slots) took 2-3x
+    // longer on 2 threads than on 1.
+    static constexpr int64_t kMinSplitMacs = int64_t(1) << 18;
+
     struct GroupEntry {
         const MatmulTask* task;
         int64_t first;  // index of its first row in the concatenated row list
@@ -629,12 +635,8 @@ class CpuBackend final : public Backend {
                                      size_t(w.ne(1)));
             }
         };
-        // Below 2^18 multiply-adds (some 10-25 us on one core) a pool wake-up, the join
-        // and the workers' spinning afterwards cost more than the split saves: on the
-        // 2-core build machine a 344 x 64 x 4 product (a tiny model's FFN for 4 server
-        // slots) took 2-3x longer on 2 threads than on 1.
         const int nt = pool_.size();
-        if (nt == 1 || total * k * m < (int64_t(1) << 18)) {
+        if (nt == 1 || total * k * m < kMinSplitMacs) {
             run_range(0, total);
             return;
         }
