@@ -245,10 +245,10 @@ void vnni_tile(const PanelView* pv, const uint8_t* pq, const uint8_t* psg, int64
     for (int q = 0; q < Q; ++q) {
         const int rows = std::min(8 * P, nr - 16 * q);
         for (int r = 0; r < R; ++r) {
-            alignas(64) float t[16];
-            _mm512_store_ps(t, acc[q][r]);
-            std::memcpy(y + size_t(c0 + r) * ys + size_t(n + 16 * q), t,
-                        size_t(rows) * sizeof(float));
+            // A masked store: the rows of a short panel only (a memcpy of a variable
+            // length here was a library call per row, 1-2% of an F16 prompt).
+            _mm512_mask_storeu_ps(y + size_t(c0 + r) * ys + size_t(n + 16 * q),
+                                  __mmask16((1u << rows) - 1), acc[q][r]);
         }
     }
 }
