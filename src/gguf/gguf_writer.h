@@ -52,7 +52,8 @@ class GgufWriter {
     };
     void check_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
                       size_t n_bytes) const;
-    // The bytes a tensor of this type and shape takes (checking the shape), and the name.
+    // The bytes a tensor of this type and shape takes; throws if the shape does not fit
+    // the type or the name is taken.
     uint64_t tensor_bytes(const std::string& name, DType type,
                           const std::vector<int64_t>& shape) const;
     uint64_t alignment() const;

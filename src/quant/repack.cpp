@@ -62,13 +62,7 @@ void pack_k45(const In* in, Out* out, int64_t groups, int64_t nb) {
                 o.dmin[r] = x.dmin;
                 uint8_t sc[8], mn[8];
                 get_scales_mins_k4(x.scales, sc, mn);
-                for (int j = 0; j < 8; ++j) {
-                    const int i = (8 * j + r) % 32, half = (8 * j + r) / 32;
-                    o.scales_lo[i] |= uint8_t((sc[j] & 15) << (4 * half));
-                    o.mins_lo[i] |= uint8_t((mn[j] & 15) << (4 * half));
-                    o.high[i] |=
-                        uint8_t(((sc[j] >> 4) << (2 * half)) | ((mn[j] >> 4) << (4 + 2 * half)));
-                }
+                for (int j = 0; j < 8; ++j) q4_kx8_set_scale_min(o, j, r, sc[j], mn[j]);
                 for (int p = 0; p < 4; ++p)
                     for (int v = 0; v < 8; ++v) {
                         std::memcpy(o.qs[p][v] + 4 * r, x.qs + 32 * p + 4 * v, 4);

@@ -45,6 +45,13 @@ struct BlockQ4_Kx8 {
 static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K), "wrong q4_Kx8 block size");
 
 // Scale and min of sub-block j of row r of a Q4_K_R8 or Q5_K_R8 group (the layout above).
+// The setter ORs the bits in: the group's scale bytes start zeroed.
+inline void q4_kx8_set_scale_min(BlockQ4_Kx8& b, int j, int r, uint8_t sc, uint8_t mn) {
+    const int i = (8 * j + r) % 32, half = (8 * j + r) / 32;
+    b.scales_lo[i] |= uint8_t((sc & 15) << (4 * half));
+    b.mins_lo[i] |= uint8_t((mn & 15) << (4 * half));
+    b.high[i] |= uint8_t(((sc >> 4) << (2 * half)) | ((mn >> 4) << (4 + 2 * half)));
+}
 inline uint8_t q4_kx8_scale(const BlockQ4_Kx8& b, int j, int r) {
     const int i = (8 * j + r) % 32, half = (8 * j + r) / 32;
     return uint8_t(((b.scales_lo[i] >> (4 * half)) & 15) | (((b.high[i] >> (2 * half)) & 3) << 4));
