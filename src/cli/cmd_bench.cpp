@@ -191,7 +191,7 @@ struct BenchArgs {
     int reps = 5;
     bool json = false;
     bool profile = false;
-    bool no_repack = false;
+    CpuOptions cpu;
     double bandwidth_gbs = 0;  // > 0: skip the measurement (tests, repeated runs)
     int bandwidth_mib = 1024;  // buffer of the measurement; must dwarf the L3 cache
 };
@@ -360,8 +360,7 @@ void run_bench(const BenchArgs& a) {
         return e && *e && std::string(e) != "0";
     }();
 
-    CpuBackendOptions bo;
-    bo.repack = !a.no_repack;
+    const CpuBackendOptions bo = a.cpu.backend_options();
     std::unique_ptr<Backend> cpu = make_cpu_backend(a.threads[0], bo);
     const int threads = cpu->n_threads();
     // Before the model is loaded, so that its 1 GiB buffer is gone again by the time the
@@ -537,17 +536,19 @@ void run_bench(const BenchArgs& a) {
         return;
     }
 
-    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %13s | %18s | %12s |\n", "model", "size",
-                "params", "backend", "threads", "test", "t/s", "of bw bound");
-    std::printf("| %-24s | %10s | %9s | %-22s | %7s | %13s | %18s | %12s |\n", "---",
-                "---:", "---:", "---", "---:", "---:", "---:", "---:");
+    int bw_col = 22;  // the backend column: as wide as its longest name
+    for (const auto& r : results) bw_col = std::max(bw_col, int(r.backend.size()));
+    std::printf("| %-24s | %10s | %9s | %-*s | %7s | %13s | %18s | %12s |\n", "model", "size",
+                "params", bw_col, "backend", "threads", "test", "t/s", "of bw bound");
+    std::printf("| %-24s | %10s | %9s | %-*s | %7s | %13s | %18s | %12s |\n", "---",
+                "---:", "---:", bw_col, "---", "---:", "---:", "---:", "---:");
     for (const auto& r : results) {
         char tps[48], frac[32] = "";
         std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean, r.sd);
         if (r.n_gen > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100.0 * r.mean / bound_of(r));
-        std::printf("| %-24s | %10s | %9s | %-22s | %7d | %13s | %18s | %12s |\n",
+        std::printf("| %-24s | %10s | %9s | %-*s | %7d | %13s | %18s | %12s |\n",
                     facts.desc.c_str(), size_label(facts.size_bytes).c_str(),
-                    params_label(facts.n_params).c_str(), r.backend.c_str(), r.threads,
+                    params_label(facts.n_params).c_str(), bw_col, r.backend.c_str(), r.threads,
                     r.test.c_str(), tps, frac);
     }
     std::string before_tests;
@@ -598,7 +599,7 @@ void add_bench_command(CLI::App& app) {
                     "cores)")
         ->delimiter(',');
     cmd->add_option("-r,--repetitions", args->reps, "repetitions of each test (default: 5)");
-    add_repack_option(cmd, args->no_repack);
+    add_cpu_options(cmd, args->cpu);
     cmd->add_flag("--json", args->json, "print a JSON array, one object per test");
     cmd->add_flag("--profile", args->profile,
                   "time every backend operation (also LCX_PROFILE=1); the breakdown goes to "

@@ -28,14 +28,26 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool bundled_default) {
     cmd->add_option("--ctk,--cache-type-k", o.cache_type_k, "K cache type: f16, f32, q8_0");
     cmd->add_option("--ctv,--cache-type-v", o.cache_type_v, "V cache type: f16, f32, q8_0");
     cmd->add_option("--cache-type", o.cache_type, "K and V cache type: f16, f32, q8_0");
-    add_repack_option(cmd, o.no_repack);
+    add_cpu_options(cmd, o.cpu);
 }
 
-void add_repack_option(CLI::App* cmd, bool& no_repack) {
-    cmd->add_flag("--no-repack", no_repack,
+void add_cpu_options(CLI::App* cmd, CpuOptions& o) {
+    cmd->add_flag("--no-repack", o.no_repack,
                   "keep every weight in the file's layout, mapped without a copy (by default "
-                  "Q4_0, Q8_0, Q4_K and Q5_K weights are interleaved 8 rows at a time at load, for "
-                  "faster products)");
+                  "Q4_0, Q8_0, Q4_K and Q5_K weights are interleaved 8 rows at a time at load, "
+                  "for faster products)");
+    cmd->add_flag("--f16-as-bf16", o.f16_as_bf16,
+                  "on CPUs with AVX-512 BF16, multiply F16 weights in bf16 in prompts (more "
+                  "than 63 tokens at once): about twice as fast, but weights and activations "
+                  "keep 8 of their 11 significant bits there, so results change slightly; "
+                  "decode stays exact and the weights stay mapped from the file");
+}
+
+CpuBackendOptions CpuOptions::backend_options() const {
+    CpuBackendOptions bo;
+    bo.repack = !no_repack;
+    bo.f16_as_bf16 = f16_as_bf16;
+    return bo;
 }
 
 void add_sampling_options(CLI::App* cmd, SamplerParams& p) {
@@ -54,9 +66,7 @@ void add_sampling_options(CLI::App* cmd, SamplerParams& p) {
 
 LoadedModel load_model(const ModelOptions& o, bool allow_bundled, int64_t default_ctx) {
     LoadedModel lm;
-    CpuBackendOptions bo;
-    bo.repack = !o.no_repack;
-    lm.backend = make_cpu_backend(o.threads, bo);
+    lm.backend = make_cpu_backend(o.threads, o.cpu.backend_options());
     if (o.model_path.empty()) {
         check(allow_bundled, "no model given (use -m MODEL.gguf)");
         const std::span<const uint8_t> bytes(

@@ -16,6 +16,13 @@
 
 namespace lcx::cli {
 
+// How the CPU backend stores and multiplies the weights (CpuBackendOptions).
+struct CpuOptions {
+    bool no_repack = false;    // keep every weight in the file's layout (zero-copy)
+    bool f16_as_bf16 = false;  // prompts multiply F16 weights in bf16 (CpuBackendOptions)
+    CpuBackendOptions backend_options() const;
+};
+
 struct ModelOptions {
     std::string model_path;
     int threads = 0;  // 0: all hardware threads
@@ -24,13 +31,13 @@ struct ModelOptions {
     std::string cache_type_k = "f16";
     std::string cache_type_v = "f16";
     std::string cache_type;  // sets both
-    bool no_repack = false;  // keep every weight in the file's layout (zero-copy)
+    CpuOptions cpu;
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool bundled_default);
 void add_sampling_options(CLI::App* cmd, SamplerParams& p);
-// --no-repack (part of add_model_options; `bench` adds it alone).
-void add_repack_option(CLI::App* cmd, bool& no_repack);
+// --no-repack and --f16-as-bf16 (part of add_model_options; `bench` adds them alone).
+void add_cpu_options(CLI::App* cmd, CpuOptions& o);
 
 struct LoadedModel {
     std::shared_ptr<const Model> model;

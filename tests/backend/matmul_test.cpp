@@ -2,8 +2,11 @@
 // dequantizers and double-precision dot products), and every SIMD path against the
 // scalar reference, on odd shapes with tails, for every weight type.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
 #include "common/error.h"
@@ -390,8 +394,9 @@ TEST(Matmul, RowBitsDoNotDependOnTheirPlaceInTheTile) {
 // two pairs of panels and a lone one; 13 end on a part-filled panel; 37 activation rows end
 // on a tile of 1, and the float panels start above 63 rows (AVX-512 takes 12 rows at a
 // time, then 8, 4 and the last 1-3: 67 = 5 x 12 + 4 + 3 and 70 = 5 x 12 + 8 + 2; AVX2 takes
-// 6); 517 activation rows cross the panels' pass of 512 rows. (Runs where
-// both paths do: a machine with AVX-512, or a build with LCX_EMULATE_AVX512.)
+// 6); 517 activation rows cross the panels' pass of 512 rows. The float weights have an
+// odd K (259): BF16 with pairs of weights takes the bf16 panels instead (Bf16Prompt). (Runs
+// where both paths do: a machine with AVX-512, or a build with LCX_EMULATE_AVX512.)
 struct Shape {
     int64_t n, m;  // weight rows, activation rows
 };
@@ -455,6 +460,12 @@ TEST(PackedMatmul, BackendOffersALayoutOnlyWhereItHasKernels) {
         EXPECT_EQ(avx512->matmul_layout(t, 64, 256), avx2->matmul_layout(t, 64, 256))
             << dtype_name(t);
     EXPECT_EQ(avx512->matmul_layout(DType::Q6_K, 64, 256), DType::Q6_K);
+    // Float weights stay in the file's layout (zero-copy), bf16 products or not.
+    EXPECT_EQ(avx512->matmul_layout(DType::BF16, 64, 256), DType::BF16);
+    CpuBackendOptions rounded;
+    rounded.path = CpuPath::Avx512;
+    rounded.f16_as_bf16 = true;
+    EXPECT_EQ(make_cpu_backend(1, rounded)->matmul_layout(DType::F16, 64, 256), DType::F16);
 }
 
 // Every path on packed weights against the reference on the same weights in the file
@@ -667,6 +678,167 @@ TEST(PackedMatmul, DequantizeAndGetRowsReadThePackedLayout) {
         be->get_rows(wp, ids, rb);
         EXPECT_EQ(0, std::memcmp(ra.data(), rb.data(), size_t(k * 4) * 4));
     }
+}
+
+// ---- prompts in bf16: BF16 weights, and F16 weights with f16_as_bf16 --------------------
+
+// F16 weights rounded to the nearest bf16, as the AVX-512 path's panels round them.
+Tensor rounded_to_bf16(const Tensor& f16) {
+    Tensor out = Tensor::zeros(DType::BF16, {f16.ne(0), f16.ne(1)});
+    const auto* in = static_cast<const uint16_t*>(f16.data());
+    auto* o = static_cast<uint16_t*>(out.data());
+    for (int64_t i = 0; i < f16.n_elements(); ++i) o[i] = fp32_to_bf16(fp16_to_fp32(in[i]));
+    return out;
+}
+
+std::unique_ptr<Backend> f16_as_bf16_backend(int n_threads, CpuPath path) {
+    CpuBackendOptions o;
+    o.path = path;
+    o.f16_as_bf16 = true;
+    return make_cpu_backend(n_threads, o);
+}
+
+// Whether a backend multiplies prompts of F16 weights in bf16 (it says so in its name).
+bool rounds_f16(const Backend& be) { return be.name().find("f16-as-bf16") != std::string::npos; }
+
+// Shapes of prompts (from 64 activation rows: tiles of 12, 8, 4 and 1-3 rows) over panels
+// of 16 weight rows (pairs of panels, a lone one, part-filled ones) with K's pairs ending
+// anywhere in a panel's step of 16 pairs.
+const Case kBf16Prompts[] = {{2, 16, 64},    {34, 37, 70},  {66, 48, 77},
+                             {258, 21, 129}, {512, 80, 64}, {1030, 13, 67}};
+
+// Every path against the reference: BF16 weights as they are; F16 weights, where the path
+// has bf16 products and the backend is asked to use them, as the reference multiplies
+// their bf16 rounding by bf16 activations; elsewhere (decode, other paths) exactly as F16.
+TEST(Bf16Prompt, MatchesReference) {
+    auto ref = make_cpu_backend(1, {CpuPath::Scalar});
+    for (CpuPath path : {CpuPath::Scalar, CpuPath::Avx2, CpuPath::Avx512}) {
+        if (!cpu_path_supported(path)) continue;
+        auto plain = make_cpu_backend(2, {path});
+        auto rounding = f16_as_bf16_backend(2, path);
+        EXPECT_EQ(rounds_f16(*rounding), path == CpuPath::Avx512) << cpu_path_name(path);
+        for (DType t : {DType::BF16, DType::F16})
+            for (const Case& c : kBf16Prompts)
+                for (int64_t m : {c.m, int64_t(5)}) {
+                    const Tensor w = make_weight(t, c.k, c.n, 81);
+                    const Tensor x = make_input(c.k, m, 82);
+                    const bool rounded = t == DType::F16 && rounds_f16(*rounding) && m >= 64;
+                    const Tensor wr = rounded ? rounded_to_bf16(w) : make_weight(t, 1, 1, 0);
+                    const Tensor& seen = rounded ? wr : w;
+                    Tensor y0 = Tensor::zeros(DType::F32, {c.n, m});
+                    Tensor y1 = Tensor::zeros(DType::F32, {c.n, m});
+                    ref->matmul(seen, x, y0);
+                    rounding->matmul(w, x, y1);
+                    const std::string what =
+                        std::string(cpu_path_name(path)) + " " + std::string(dtype_name(t)) +
+                        " k=" + std::to_string(c.k) + " m=" + std::to_string(m);
+                    if (t == DType::F16 && !rounded) {  // the flag changes nothing here
+                        Tensor y2 = Tensor::zeros(DType::F32, {c.n, m});
+                        plain->matmul(w, x, y2);
+                        ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.n_bytes())) << what;
+                    }
+                    std::vector<float> row(static_cast<size_t>(c.k));
+                    for (int64_t mi = 0; mi < m; ++mi) {
+                        auto xs = act_as_seen(seen.type(), x.data_as<float>() + mi * c.k, c.k);
+                        for (int64_t ni = 0; ni < c.n; ++ni) {
+                            dequantize_row(seen.type(), seen.row(ni), row.data(), c.k);
+                            const double tol = 2e-5 * abs_dot(row, xs) + 1e-5;
+                            ASSERT_NEAR(y1.data_as<float>()[mi * c.n + ni],
+                                        y0.data_as<float>()[mi * c.n + ni], tol)
+                                << what << " n=" << ni << " row " << mi;
+                        }
+                    }
+                }
+    }
+}
+
+// The panels hold the weights exactly where the kernel reads them: against one-hot
+// activation rows, output (c, n) is weight (n, c) itself, for random BF16 bits and for
+// every finite f16 value rounded to bf16 (subnormals included), whose rounding must be
+// fp32_to_bf16's.
+TEST(Bf16Prompt, PanelsHoldEveryWeightInPlace) {
+    if (!cpu_path_supported(CpuPath::Avx512)) GTEST_SKIP() << "avx512 not supported here";
+    auto be = f16_as_bf16_backend(2, CpuPath::Avx512);
+    ASSERT_TRUE(rounds_f16(*be));
+    const int64_t k = 64, n = 1024, m = 64;
+    Tensor x = Tensor::zeros(DType::F32, {k, m});
+    for (int64_t c = 0; c < m; ++c) x.data_as<float>()[c * k + c] = 1.0f;
+    std::mt19937 rng(86);
+    for (DType t : {DType::F16, DType::BF16}) {
+        Tensor w = Tensor::zeros(t, {k, n});
+        auto* bits = static_cast<uint16_t*>(w.data());
+        for (int64_t i = 0; i < k * n; ++i) {
+            bits[i] = t == DType::F16 ? uint16_t(i) : uint16_t(rng());
+            const float v = t == DType::F16 ? fp16_to_fp32(bits[i]) : bf16_to_fp32(bits[i]);
+            // Infinities and NaNs would spread through the zero products, and vdpbf16ps reads
+            // bf16 denormals as zero (f16 values never round to one).
+            if (!std::isfinite(v) || (v != 0.0f && std::fabs(v) < FLT_MIN)) bits[i] = 0;
+        }
+        Tensor y = Tensor::zeros(DType::F32, {n, m});
+        be->matmul(w, x, y);
+        for (int64_t r = 0; r < n; ++r)
+            for (int64_t c = 0; c < m; ++c) {
+                const uint16_t h = bits[r * k + c];
+                const float want =
+                    bf16_to_fp32(t == DType::F16 ? fp32_to_bf16(fp16_to_fp32(h)) : h);
+                ASSERT_EQ(y.data_as<float>()[c * n + r], want)
+                    << dtype_name(t) << " weight " << r << ", " << c << " (0x" << std::hex << h
+                    << ")";
+            }
+    }
+}
+
+// A row's bits do not depend on the thread count or on where its panel starts (8 rows
+// dropped from the front move every row to another lane and panel).
+TEST(Bf16Prompt, RowBitsDoNotDependOnThreadsOrPlace) {
+    const CpuPath path = cpu_best_path();
+    const int64_t k = 260, n = 80, m = 70, drop = 8;
+    auto one = f16_as_bf16_backend(1, path);
+    for (DType t : {DType::BF16, DType::F16}) {
+        const Tensor w = make_weight(t, k, n, 83);
+        Tensor tail = Tensor::zeros(t, {k, n - drop});
+        std::memcpy(tail.data(), w.row(drop), size_t(n - drop) * w.row_size());
+        const Tensor x = make_input(k, m, 84);
+        Tensor y = Tensor::zeros(DType::F32, {n, m});
+        one->matmul(w, x, y);
+        for (int nt : {2, 3}) {
+            Tensor yt = Tensor::zeros(DType::F32, {n, m});
+            f16_as_bf16_backend(nt, path)->matmul(w, x, yt);
+            EXPECT_EQ(0, std::memcmp(y.data(), yt.data(), y.n_bytes()))
+                << dtype_name(t) << ", " << nt << " threads";
+        }
+        Tensor y2 = Tensor::zeros(DType::F32, {n - drop, m});
+        one->matmul(tail, x, y2);
+        for (int64_t c = 0; c < m; ++c)
+            ASSERT_EQ(0, std::memcmp(y.data_as<float>() + c * n + drop,
+                                     y2.data_as<float>() + c * (n - drop), size_t(n - drop) * 4))
+                << dtype_name(t) << " activation row " << c;
+    }
+}
+
+// The panels read no byte past a weight's last row, whose tail (K = 34: one pair of 16,
+// then one more) is loaded with a mask: the weight ends where an unreadable page begins.
+TEST(Bf16Prompt, ReadsNothingPastTheLastRow) {
+    const int64_t k = 34, n = 48, m = 64;
+    const size_t page = size_t(sysconf(_SC_PAGESIZE)), bytes = size_t(k * n) * 2;
+    const size_t span = (bytes + page - 1) / page * page;
+    void* map =
+        mmap(nullptr, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(map, MAP_FAILED);
+    ASSERT_EQ(0, mprotect(static_cast<char*>(map) + span, page, PROT_NONE));
+    auto* at = static_cast<char*>(map) + span - bytes;
+    for (DType t : {DType::BF16, DType::F16}) {
+        const Tensor src = make_weight(t, k, n, 87);
+        std::memcpy(at, src.data(), bytes);
+        const std::vector<int64_t> shape{k, n};
+        const Tensor w = Tensor::borrow(t, shape, at);
+        const Tensor x = make_input(k, m, 88);
+        Tensor y0 = Tensor::zeros(DType::F32, {n, m}), y1 = Tensor::zeros(DType::F32, {n, m});
+        f16_as_bf16_backend(2, cpu_best_path())->matmul(w, x, y1);
+        f16_as_bf16_backend(2, cpu_best_path())->matmul(src, x, y0);
+        EXPECT_EQ(0, std::memcmp(y0.data(), y1.data(), y0.n_bytes())) << dtype_name(t);
+    }
+    munmap(map, span + page);
 }
 
 // Every part of every job runs exactly once, whichever thread claims it, over many

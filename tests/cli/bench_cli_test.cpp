@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "backend/backend.h"
 #include "test_support.h"
 
 namespace lcx {
@@ -119,6 +120,23 @@ TEST(CliBench, PackedAndFileLayoutsBothRun) {
         check_report(r.out, path.filename().string());
         EXPECT_EQ(nlohmann::json::parse(r.out)[0]["type"], "Q4_0");
     }
+}
+
+// --f16-as-bf16 multiplies F16 weights in bf16 in prompts where the CPU can, and the report
+// names it with the backend (the model's type stays F16: its weights are the file's).
+TEST(CliBench, F16AsBf16IsNamedWithTheBackend) {
+    LCX_REQUIRE_DATA(path, "models/zoo/zoo-F16.gguf");
+    CpuBackendOptions o;
+    o.f16_as_bf16 = true;
+    const std::string backend = make_cpu_backend(2, o)->name();
+    const auto r = run("bench -m " + path.string() +
+                       " -p 64 -n 4 -r 1 -t 2 --json --bandwidth 10 --f16-as-bf16");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j[0]["type"], "F16");
+    EXPECT_EQ(j[0]["backend"], backend);
+    EXPECT_EQ(backend.find("f16-as-bf16") != std::string::npos, cpu_path_supported(CpuPath::Avx512))
+        << backend;
 }
 
 // Lists, as llama-bench: one test per value, prompts first, in the order given.

@@ -42,7 +42,8 @@ struct GoldenResult {
 // where golden's margin is below twice the tolerance. Failures are reported as gtest
 // failures of the calling test.
 inline GoldenResult check_golden(const std::filesystem::path& golden_path,
-                                 const std::filesystem::path& model_path, float tol) {
+                                 const std::filesystem::path& model_path, float tol,
+                                 Backend& be = golden_backend()) {
     const nlohmann::json g = read_json(golden_path);
     const auto prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
     const auto greedy = g["greedy"].get<std::vector<int32_t>>();
@@ -50,10 +51,10 @@ inline GoldenResult check_golden(const std::filesystem::path& golden_path,
 
     // Loaded for the backend: the weights it multiplies fastest in a packed layout are
     // repacked, so the comparison covers those kernels too.
-    auto model = Model::load(model_path, &golden_backend());
+    auto model = Model::load(model_path, &be);
     ContextParams cp;
     cp.n_ctx = int64_t(prompt.size() + greedy.size() + 8);
-    Context ctx(model, golden_backend(), cp);
+    Context ctx(model, be, cp);
     const PromptLogits ours = compute_prompt_logits(ctx, prompt, 8, int(greedy.size()));
 
     GoldenResult r;

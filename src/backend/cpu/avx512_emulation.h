@@ -133,3 +133,31 @@ inline __m256i lcx_emulated_cvtps_ph(simde__m512 a) {
     const __m128i hi = _mm256_cvtps_ph(_mm256_loadu_ps(f + 8), kRounding);
     return _mm256_set_m128i(hi, lo);
 }
+
+// Two vectors of 16 floats to 32 bf16 (b's in the low half), as vcvtne2ps2bf16: nearest
+// even, NaNs quieted, denormal inputs read as zero.
+inline simde__m512bh lcx_emulated_cvtne2ps_pbh(simde__m512 a, simde__m512 b) {
+    uint32_t u[32];
+    simde_mm512_storeu_ps(u, b);
+    simde_mm512_storeu_ps(u + 16, a);
+    uint16_t h[32];
+    for (int i = 0; i < 32; ++i) {
+        uint32_t x = u[i];
+        if ((x & 0x7f800000u) == 0) x &= 0x80000000u;
+        h[i] = (x & 0x7fffffffu) > 0x7f800000u ? uint16_t((x >> 16) | 64)
+                                               : uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+    }
+    simde__m512bh r;
+    static_assert(sizeof(r) == sizeof(h));
+    __builtin_memcpy(&r, h, sizeof(h));
+    return r;
+}
+#define _mm512_cvtne2ps_pbh(a, b) lcx_emulated_cvtne2ps_pbh((a), (b))
+
+// The 32 elements of p selected by k, the others zero (only the selected ones are read).
+inline simde__m512i lcx_emulated_maskz_loadu_epi16x32(uint32_t k, const void* p) {
+    int16_t t[32];
+    for (int i = 0; i < 32; ++i) t[i] = (k >> i) & 1 ? static_cast<const int16_t*>(p)[i] : 0;
+    return simde_mm512_loadu_si512(t);
+}
+#define _mm512_maskz_loadu_epi16(k, p) lcx_emulated_maskz_loadu_epi16x32(uint32_t(k), (p))

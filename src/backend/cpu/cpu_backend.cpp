@@ -15,6 +15,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/attention.h"
+#include "backend/cpu/gemm_avx2.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
 #include "common/error.h"
@@ -116,8 +117,8 @@ inline float gelu_f(float x) {
 
 class CpuBackend final : public Backend {
   public:
-    CpuBackend(int n_threads, CpuPath path, bool repack)
-        : pool_(n_threads), path_(path), repack_(repack) {
+    CpuBackend(int n_threads, CpuPath path, const CpuBackendOptions& o)
+        : pool_(n_threads), path_(path), repack_(o.repack), f16_as_bf16_(o.f16_as_bf16) {
         switch (path_) {
             case CpuPath::Avx512:
                 table_ = &cpu::kernels_avx512();
@@ -132,8 +133,10 @@ class CpuBackend final : public Backend {
     }
 
     std::string name() const override {
-        return std::string("cpu-") + cpu_path_name(path_) + " (" + std::to_string(pool_.size()) +
-               " threads)";
+        // The bf16 mode changes results, so it is part of the name reports show.
+        const bool bf16 = f16_as_bf16_ && table_ && table_->f16_as_bf16;
+        return std::string("cpu-") + cpu_path_name(path_) + (bf16 ? " f16-as-bf16" : "") + " (" +
+               std::to_string(pool_.size()) + " threads)";
     }
     bool is_available() const override { return true; }
     int n_threads() const override { return pool_.size(); }
@@ -513,14 +516,14 @@ class CpuBackend final : public Backend {
         std::vector<bool> done(tasks.size(), false);
         for (size_t i = 0; i < tasks.size(); ++i) {
             if (done[i]) continue;
-            const cpu::ActKind kind = cpu::act_kind_for(tasks[i].w->type());
+            const cpu::ActKind kind = act_kind(tasks[i].w->type(), m, k);
             convert_input(x, kind);
             // Every task of this kind against the converted input, in one pool run: rows of
             // all tasks form one list that threads split evenly.
             group_.clear();
             int64_t total = 0;
             for (size_t j = i; j < tasks.size(); ++j) {
-                if (done[j] || cpu::act_kind_for(tasks[j].w->type()) != kind) continue;
+                if (done[j] || act_kind(tasks[j].w->type(), m, k) != kind) continue;
                 done[j] = true;
                 // Each task starts on a 16-row part boundary, so a part never splits a
                 // packed weight's group of rows.
@@ -546,16 +549,16 @@ class CpuBackend final : public Backend {
         need_f32("matmul", x);
         const MatmulTask tasks[] = {{&w_gate, &hidden}, {&w_up, &up}};
         for (const auto& t : tasks) check_task(x, t);
-        const cpu::ActKind kind = cpu::act_kind_for(w_gate.type());
+        const cpu::ActKind kind = act_kind(w_gate.type(), x.n_rows(), x.ne(0));
         const int64_t m = x.n_rows(), n_ff = w_gate.ne(1);
-        if (m < kGluMinTokens || kind != cpu::act_kind_for(w_up.type()) || w_up.ne(1) != n_ff ||
+        if (m < kGluMinTokens || kind != act_kind(w_up.type(), m, x.ne(0)) || w_up.ne(1) != n_ff ||
             !hidden.is_contiguous() || (act == Glu::Silu && !(table_ && table_->swiglu))) {
             Backend::matmul_glu(x, w_gate, w_up, act, hidden, up);
             return;
         }
         convert_input(x, kind);
-        const cpu::MatmulFn gate_fn = kernel_for(w_gate.type());
-        const cpu::MatmulFn up_fn = kernel_for(w_up.type());
+        const cpu::MatmulFn gate_fn = kernel_for(w_gate.type(), m, x.ne(0));
+        const cpu::MatmulFn up_fn = kernel_for(w_up.type(), m, x.ne(0));
         float* h = hidden.data_as<float>();
         const auto run_part = [&](int p) {
             const int64_t a = kGluRows * p, n = std::min(kGluRows, n_ff - a);
@@ -607,6 +610,20 @@ class CpuBackend final : public Backend {
         });
     }
 
+    // Whether a product of F16 weights with m activation rows of k runs in bf16
+    // (CpuBackendOptions::f16_as_bf16): prompts only, pairs of weights, and only where the
+    // path has the kernel.
+    bool f16_in_bf16(DType type, int64_t m, int64_t k) const {
+        return f16_as_bf16_ && type == DType::F16 && m > cpu::kFloatDotMaxM && k % 2 == 0 &&
+               table_ && table_->f16_as_bf16;
+    }
+    cpu::ActKind act_kind(DType type, int64_t m, int64_t k) const {
+        return f16_in_bf16(type, m, k) ? cpu::ActKind::BF16 : cpu::act_kind_for(type);
+    }
+    cpu::MatmulFn kernel_for(DType type, int64_t m, int64_t k) const {
+        if (f16_in_bf16(type, m, k)) return table_->f16_as_bf16;
+        return kernel_for(type);
+    }
     cpu::MatmulFn kernel_for(DType type) const {
         cpu::MatmulFn fn = table_ ? table_->get(type) : nullptr;
         return fn ? fn : cpu::matmul_ref;
@@ -631,8 +648,8 @@ class CpuBackend final : public Backend {
                 const Tensor& w = *g.task->w;
                 const int64_t a = std::max(r0, g.first), b = std::min(r1, g.first + w.ne(1));
                 if (a >= b) continue;
-                kernel_for(w.type())(w, a - g.first, b - g.first, act_, g.task->y->data_as<float>(),
-                                     size_t(w.ne(1)));
+                kernel_for(w.type(), m, k)(w, a - g.first, b - g.first, act_,
+                                           g.task->y->data_as<float>(), size_t(w.ne(1)));
             }
         };
         const int nt = pool_.size();
@@ -662,6 +679,7 @@ class CpuBackend final : public Backend {
     ThreadPool pool_;
     CpuPath path_;
     bool repack_ = true;
+    bool f16_as_bf16_ = false;
     const cpu::KernelTable* table_ = nullptr;
     cpu::ActRows act_;
     std::vector<GroupEntry> group_;
@@ -764,7 +782,7 @@ std::unique_ptr<Backend> make_cpu_backend(int n_threads, CpuBackendOptions optio
     if (!cpu_path_supported(path))
         throw Error(std::string("cpu backend: this CPU cannot run the ") + cpu_path_name(path) +
                     " path");
-    return std::make_unique<CpuBackend>(n_threads, path, options.repack);
+    return std::make_unique<CpuBackend>(n_threads, path, options);
 }
 
 }  // namespace lcx

@@ -31,6 +31,7 @@ struct ActRows {
     std::vector<int16_t> b16;  // Q8_K: the sum of the 16 quants per 16
     std::vector<int8_t> qt;    // Q8_*: q rearranged for a path's GEMM (KernelTable::act_tiles)
     std::vector<float> ft;     // F32/F16/BF16: f rearranged likewise (paths that use it)
+    std::vector<uint32_t> pt;  // BF16: pairs of h rearranged likewise (paths that use it)
     std::vector<int32_t> xs;   // Q8_0/Q8_1: the sum of the 32 quants per 32
 
     const float* f_row(int64_t i) const { return f.data() + i * k; }
@@ -78,6 +79,9 @@ struct KernelTable {
     ActRowFn act_row = nullptr;
     ActTilesFn act_tiles = nullptr;
     SwigluFn swiglu = nullptr;
+    // F16 weights rounded to bf16 against BF16 activations of more than kFloatDotMaxM rows
+    // (CpuBackendOptions::f16_as_bf16), where the path has bf16 products.
+    MatmulFn f16_as_bf16 = nullptr;
     MatmulFn get(DType t) const {
         const auto i = uint32_t(t);
         return i < kSlots ? matmul[i] : nullptr;

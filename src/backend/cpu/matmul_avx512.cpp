@@ -18,6 +18,7 @@
 #include "backend/cpu/gemm_avx512.h"
 #include "backend/cpu/gemm_panel.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/panel_buffer.h"
 #include "backend/cpu/tile_rows.h"
 #include "common/fp16.h"
 #include "quant/blocks.h"
@@ -567,26 +568,6 @@ void float_panel_rows(const float* P0, const ActRows& a, float* y, size_t ys, in
     });
 }
 
-// A thread's panel buffer. A type of this file's own rather than std::vector: a library
-// template instantiated here would be compiled for AVX-512, and the linker may keep this
-// copy for the other files too.
-struct PanelBuffer {
-    float* p = nullptr;
-    size_t n = 0;
-    PanelBuffer() = default;
-    PanelBuffer(const PanelBuffer&) = delete;
-    PanelBuffer& operator=(const PanelBuffer&) = delete;
-    ~PanelBuffer() { delete[] p; }
-    float* get(size_t want) {
-        if (want > n) {
-            delete[] p;
-            p = new float[want];
-            n = want;
-        }
-        return p;
-    }
-};
-
 template <class W>
 void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
     if (a.m <= kFloatDotMaxM) {
@@ -595,7 +576,7 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
         for (; n < n1; ++n) float_cols<W, 1>(w, n, a, y, ys);
         return;
     }
-    thread_local PanelBuffer buffer;
+    thread_local PanelBuffer<float> buffer;
     float* panel = buffer.get(size_t(a.k) * 32);
     for (int64_t n = n0; n < n1; n += 32) {
         const int nr = int(std::min<int64_t>(32, n1 - n));
@@ -618,6 +599,9 @@ void act_tiles_avx512(ActRows& a, int64_t m0, int64_t m1) {
         a.kind == ActKind::F32 || a.kind == ActKind::F16 || a.kind == ActKind::BF16;
     if (!is_float) return act_tiles_avx2(a, m0, m1);
     if (a.m <= kFloatDotMaxM) return;
+    // BF16 activations in pairs feed the bf16 panels (bf16_matmul); with an odd K they take
+    // the f32 panels below.
+    if (a.kind == ActKind::BF16 && a.k % 2 == 0) return act_pair_tiles_avx512(a, m0, m1);
     const int64_t k = a.k;
     for (int64_t i = m0; i < m1; ++i) {
         const int64_t t0 = i / kActTile * kActTile;
@@ -648,6 +632,14 @@ void borrowed_vec_or_vnni(const Tensor& w, int64_t n0, int64_t n1, const ActRows
     (a.m <= kVecMaxM ? vec : gemm)(w, n0, n1, a, y, ys);
 }
 
+// BF16 weights: the f32 dot-product tiles up to kFloatDotMaxM activation rows (where a row
+// keeps its bits in any batch), the bf16 panels beyond (twice the f32 panels' rate; odd K
+// has no pairs and stays on those).
+void bf16_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y, size_t ys) {
+    if (a.m <= kFloatDotMaxM || a.k % 2 != 0) return float_matmul<WBF16>(w, n0, n1, a, y, ys);
+    bf16_panel_matmul<false>(w, n0, n1, a, y, ys);
+}
+
 KernelTable make_table() {
     KernelTable t;
     // The panels read the AVX2 path's activation tiles; its conversion is the reference's,
@@ -658,7 +650,8 @@ KernelTable make_table() {
     auto set = [&](DType d, MatmulFn f) { t.matmul[uint32_t(d)] = f; };
     set(DType::F32, float_matmul<WF32>);
     set(DType::F16, float_matmul<WF16>);
-    set(DType::BF16, float_matmul<WBF16>);
+    set(DType::BF16, bf16_matmul);
+    t.f16_as_bf16 = bf16_panel_matmul<true>;
     set(DType::Q4_0, vec_or_vnni<quant_matmul<LegacyTile, LQ4_0>, DType::Q4_0>);
     set(DType::Q4_1, vec_or_vnni<quant_matmul<LegacyTile, LQ4_1>, DType::Q4_1>);
     set(DType::Q5_0, vec_or_vnni<quant_matmul<LegacyTile, LQ5_0>, DType::Q5_0>);

@@ -86,6 +86,7 @@ void act_resize(ActRows& a, ActKind kind, int64_t k, int64_t m) {
             a.f.resize(n);
             a.ft.resize(n);
             a.h.resize(n);
+            a.pt.resize(n / 2);
             break;
         case ActKind::Q8_0:
         case ActKind::Q8_1:
