@@ -40,6 +40,34 @@ void args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Matmul)->Apply(args)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
+// F16 weights in a prompt, exact (range(3) = 0) and with CpuBackendOptions::f16_as_bf16 (1:
+// bf16 products where the CPU has them; the label names the backend, which says whether
+// it does), at TinyLlama's FFN shapes, timed alike.
+void BM_MatmulF16AsBf16(benchmark::State& state) {
+    const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+    const char* e = std::getenv("LCX_BENCH_THREADS");
+    lcx::CpuBackendOptions o;
+    o.f16_as_bf16 = state.range(3) != 0;
+    auto be = lcx::make_cpu_backend(e ? std::atoi(e) : 2, o);
+    const lcx::Tensor w = lcx::bench::random_weight(lcx::DType::F16, k, n);
+    const lcx::Tensor x = lcx::bench::random_input(k, m);
+    lcx::Tensor y = lcx::Tensor::zeros(lcx::DType::F32, {n, m});
+    for (auto _ : state) {
+        be->matmul(w, x, y);
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.SetLabel("F16 " + be->name());
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(m * n * k) * 1e-9,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MatmulF16AsBf16)
+    ->ArgsProduct({{512}, {5632}, {2048}, {0, 1}})
+    ->Args({512, 2048, 5632, 0})
+    ->Args({512, 2048, 5632, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0)
+    ->UseRealTime();
+
 // A SwiGLU FFN's hidden layer at TinyLlama's shape (512 x 5632 from K = 2048): the fused
 // product (range(1) = 1: gate and up per part of hidden units, the activation on the
 // part) against the two products and the elementwise op (0), in one process.

@@ -116,26 +116,14 @@ void gemm_tile(const uint32_t* W, int64_t pairs, const uint32_t* xt, int64_t c0,
     }
 }
 
-// All activation rows against the P panels at W: three tiles at a time, then two, one,
-// and the last tile of 1-3 rows (the f32 panels' order).
+// All activation rows against the P panels at W, in the tiles of for_act_tiles (the f32
+// panels' order).
 template <int P>
 void gemm_rows(const uint32_t* W, const ActRows& a, float* y, size_t ys, int nr) {
-    static_assert(kActTile == 4);
+    static_assert(kActTile == 4);  // 3 tiles of 4 rows x 2 panels: 24 accumulators
     const int64_t pairs = a.k / 2;
-    const uint32_t* xt = a.pt.data();
-    int64_t c = 0;
-    for (; c + 3 * kActTile <= a.m; c += 3 * kActTile)
-        gemm_tile<P, 3, kActTile>(W, pairs, xt + c * pairs, c, y, ys, nr);
-    if (c + 2 * kActTile <= a.m) {
-        gemm_tile<P, 2, kActTile>(W, pairs, xt + c * pairs, c, y, ys, nr);
-        c += 2 * kActTile;
-    }
-    if (c + kActTile <= a.m) {
-        gemm_tile<P, 1, kActTile>(W, pairs, xt + c * pairs, c, y, ys, nr);
-        c += kActTile;
-    }
-    with_rows<kActTile - 1>(int(a.m - c), [&](auto rows) {
-        gemm_tile<P, 1, rows()>(W, pairs, xt + c * pairs, c, y, ys, nr);
+    for_act_tiles<kActTile>(a.m, [&](auto nt, auto rows, int64_t c) {
+        gemm_tile<P, nt(), rows()>(W, pairs, a.pt.data() + c * pairs, c, y, ys, nr);
     });
 }
 

@@ -545,26 +545,13 @@ void float_panel_tile(const float* P0, int64_t k, const float* xt, int64_t c0, f
     }
 }
 
-// All activation rows against the P panels at P0: three tiles at a time, then two, one,
-// and the last tile of 1-3 rows.
+// All activation rows against the P panels at P0, in the tiles of for_act_tiles.
 template <int P>
 void float_panel_rows(const float* P0, const ActRows& a, float* y, size_t ys, int64_t n, int nr) {
-    static_assert(kActTile == 4);
+    static_assert(kActTile == 4);  // 3 tiles of 4 rows x 2 panels: 24 accumulators
     const int64_t k = a.k;
-    const float* xt = a.ft.data();
-    int64_t c = 0;
-    for (; c + 3 * kActTile <= a.m; c += 3 * kActTile)
-        float_panel_tile<P, 3, kActTile>(P0, k, xt + c * k, c, y, ys, n, nr);
-    if (c + 2 * kActTile <= a.m) {
-        float_panel_tile<P, 2, kActTile>(P0, k, xt + c * k, c, y, ys, n, nr);
-        c += 2 * kActTile;
-    }
-    if (c + kActTile <= a.m) {
-        float_panel_tile<P, 1, kActTile>(P0, k, xt + c * k, c, y, ys, n, nr);
-        c += kActTile;
-    }
-    with_rows<kActTile - 1>(int(a.m - c), [&](auto rows) {
-        float_panel_tile<P, 1, rows()>(P0, k, xt + c * k, c, y, ys, n, nr);
+    for_act_tiles<kActTile>(a.m, [&](auto nt, auto rows, int64_t c) {
+        float_panel_tile<P, nt(), rows()>(P0, k, a.ft.data() + c * k, c, y, ys, n, nr);
     });
 }
 
