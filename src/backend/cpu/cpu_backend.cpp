@@ -549,16 +549,16 @@ class CpuBackend final : public Backend {
         need_f32("matmul", x);
         const MatmulTask tasks[] = {{&w_gate, &hidden}, {&w_up, &up}};
         for (const auto& t : tasks) check_task(x, t);
-        const cpu::ActKind kind = act_kind(w_gate.type(), x.n_rows(), x.ne(0));
-        const int64_t m = x.n_rows(), n_ff = w_gate.ne(1);
-        if (m < kGluMinTokens || kind != act_kind(w_up.type(), m, x.ne(0)) || w_up.ne(1) != n_ff ||
+        const int64_t m = x.n_rows(), k = x.ne(0), n_ff = w_gate.ne(1);
+        const cpu::ActKind kind = act_kind(w_gate.type(), m, k);
+        if (m < kGluMinTokens || kind != act_kind(w_up.type(), m, k) || w_up.ne(1) != n_ff ||
             !hidden.is_contiguous() || (act == Glu::Silu && !(table_ && table_->swiglu))) {
             Backend::matmul_glu(x, w_gate, w_up, act, hidden, up);
             return;
         }
         convert_input(x, kind);
-        const cpu::MatmulFn gate_fn = kernel_for(w_gate.type(), m, x.ne(0));
-        const cpu::MatmulFn up_fn = kernel_for(w_up.type(), m, x.ne(0));
+        const cpu::MatmulFn gate_fn = kernel_for(w_gate.type(), m, k);
+        const cpu::MatmulFn up_fn = kernel_for(w_up.type(), m, k);
         float* h = hidden.data_as<float>();
         const auto run_part = [&](int p) {
             const int64_t a = kGluRows * p, n = std::min(kGluRows, n_ff - a);
@@ -576,7 +576,7 @@ class CpuBackend final : public Backend {
             }
         };
         const int n_parts = int((n_ff + kGluRows - 1) / kGluRows);
-        if (pool_.size() == 1 || 2 * n_ff * x.ne(0) * m < kMinSplitMacs) {
+        if (pool_.size() == 1 || 2 * n_ff * k * m < kMinSplitMacs) {
             for (int p = 0; p < n_parts; ++p) run_part(p);
             return;
         }
