@@ -151,16 +151,4 @@ template void bf16_panel_matmul<false>(const Tensor&, int64_t, int64_t, const Ac
 template void bf16_panel_matmul<true>(const Tensor&, int64_t, int64_t, const ActRows&, float*,
                                       size_t);
 
-void act_pair_tiles_avx512(ActRows& a, int64_t m0, int64_t m1) {
-    if (a.k % 2 != 0) return;
-    const int64_t pairs = a.k / 2;
-    for (int64_t i = m0; i < m1; ++i) {
-        const int64_t t0 = i / kActTile * kActTile;
-        const int64_t nc = std::min<int64_t>(kActTile, a.m - t0), c = i - t0;
-        const auto* row = reinterpret_cast<const uint32_t*>(a.h_row(i));
-        uint32_t* out = a.pt.data() + t0 * pairs + c;
-        for (int64_t p = 0; p < pairs; ++p) out[p * nc] = row[p];
-    }
-}
-
 }  // namespace lcx::cpu

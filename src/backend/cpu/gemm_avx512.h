@@ -16,11 +16,9 @@ MatmulFn packed_vec_avx512(DType packed);
 
 // Prompt products (more than kFloatDotMaxM activation rows, K even) of BF16 weights, or of
 // F16 weights rounded to bf16 (kF16), with vdpbf16ps over panels each thread transposes
-// (bf16_avx512.cpp). Activations: BF16, in the tiles of act_pair_tiles_avx512.
+// (bf16_avx512.cpp). Activations: BF16, in the tiles of ActRows::pt (act_tiles_avx512).
 template <bool kF16>
 void bf16_panel_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, float* y,
                        size_t ys);
-// Rearranges rows [m0, m1) of ActRows::h into the tiles of ActRows::pt.
-void act_pair_tiles_avx512(ActRows& a, int64_t m0, int64_t m1);
 
 }  // namespace lcx::cpu

@@ -581,22 +581,30 @@ void float_matmul(const Tensor& w, int64_t n0, int64_t n1, const ActRows& a, flo
 // nc = min(4, m - 4t), holds k-step j's values at ft[4t k + j nc + c]), after the AVX2
 // path's tiles of the 8-bit kinds. Each row is written on its own, so threads may split
 // the rows anywhere.
+// Rows [m0, m1) of `rows` (n_rows of len values of T, len apart) into `tiles`: tile t holds
+// rows 4t .. 4t + nc - 1 (nc = min(4, n_rows - 4t)), step j's values together at
+// tiles[4t len + j nc + c]. (The rows are read as bytes: BF16 pairs come from uint16_t.)
+template <class T>
+void tile_rows(const void* rows, T* tiles, int64_t len, int64_t n_rows, int64_t m0, int64_t m1) {
+    for (int64_t i = m0; i < m1; ++i) {
+        const int64_t t0 = i / kActTile * kActTile;
+        const int64_t nc = std::min<int64_t>(kActTile, n_rows - t0), c = i - t0;
+        const auto* row = static_cast<const char*>(rows) + size_t(i * len) * sizeof(T);
+        T* out = tiles + t0 * len + c;
+        for (int64_t j = 0; j < len; ++j) std::memcpy(out + j * nc, row + j * sizeof(T), sizeof(T));
+    }
+}
+
 void act_tiles_avx512(ActRows& a, int64_t m0, int64_t m1) {
     const bool is_float =
         a.kind == ActKind::F32 || a.kind == ActKind::F16 || a.kind == ActKind::BF16;
     if (!is_float) return act_tiles_avx2(a, m0, m1);
     if (a.m <= kFloatDotMaxM) return;
-    // BF16 activations in pairs feed the bf16 panels (bf16_matmul); with an odd K they take
-    // the f32 panels below.
-    if (a.kind == ActKind::BF16 && a.k % 2 == 0) return act_pair_tiles_avx512(a, m0, m1);
-    const int64_t k = a.k;
-    for (int64_t i = m0; i < m1; ++i) {
-        const int64_t t0 = i / kActTile * kActTile;
-        const int64_t nc = std::min<int64_t>(kActTile, a.m - t0), c = i - t0;
-        const float* row = a.f_row(i);
-        float* out = a.ft.data() + t0 * k + c;
-        for (int64_t j = 0; j < k; ++j) out[j * nc] = row[j];
-    }
+    // BF16 activations in pairs (ActRows::pt) feed the bf16 panels (bf16_matmul); with an
+    // odd K they take the f32 panels (ActRows::ft).
+    if (a.kind == ActKind::BF16 && a.k % 2 == 0)
+        return tile_rows(a.h.data(), a.pt.data(), a.k / 2, a.m, m0, m1);
+    tile_rows(a.f.data(), a.ft.data(), a.k, a.m, m0, m1);
 }
 
 // Up to kVecMaxM activation rows (decode) the direct kernels above; more (a prompt) the VNNI
